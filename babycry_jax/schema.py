@@ -1,0 +1,115 @@
+"""The record schema: one source for every feature's name, dtype and shape.
+
+Preprocessing encodes records with `features_dict(spec)`, the input pipeline
+and detection parse them with the same dict, and `FeatureSpec` (stored in the
+dataset's metadata) carries every number that shaped the features.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+LABELS = ("not_crying", "crying")
+CRYING = LABELS.index("crying")
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureSpec:
+  """How a window of raw media becomes a record (all sizes in samples/frames/pixels)."""
+  preset: str = "paper"
+  window_s: float = 4.0          # length of one record's window
+  hop_s: float = 4.0             # step between windows of a long recording
+  sample_rate: int = 8000        # audio is resampled to this, mono
+  stft_window: int = 800         # 100 ms at 8 kHz
+  stft_hop: int = 80             # 10 ms at 8 kHz
+  stft_window_fn: str = "hamming"
+  n_mels: int = 128
+  n_mfcc: int = 13
+  num_frames: int = 18           # video frames sampled evenly over the window
+  frame_size: int = 64           # frames are resized to frame_size x frame_size
+  channels: int = 1              # 1 = gray, 3 = RGB
+  short_policy: str = "pad"      # inputs shorter than a window: "pad" or "skip"
+  min_duration_s: float = 1.0    # shorter inputs are rejected as too short
+
+  @property
+  def window_samples(self) -> int:
+    return int(round(self.window_s * self.sample_rate))
+
+  @property
+  def mel_frames(self) -> int:
+    # The waveform is padded at the end by (stft_window - stft_hop) samples so
+    # that there is exactly one uncentered STFT frame per hop: 4 s -> 400.
+    return self.window_samples // self.stft_hop
+
+  @property
+  def mfcc_stats_dim(self) -> int:
+    # 13 MFCC + delta + delta-delta, each summarised by mean and variance.
+    return self.n_mfcc * 3 * 2
+
+  def to_json(self) -> dict[str, Any]:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_json(cls, d: dict[str, Any]) -> "FeatureSpec":
+    return cls(**d)
+
+
+PRESETS = {
+    "paper": FeatureSpec(),
+    "rgb": FeatureSpec(preset="rgb", channels=3),
+}
+
+
+def preset(name: str, **overrides) -> FeatureSpec:
+  if name not in PRESETS:
+    raise ValueError(f"unknown feature preset {name!r}; choose one of {sorted(PRESETS)}")
+  return dataclasses.replace(PRESETS[name], **overrides)
+
+
+def features_dict(spec: FeatureSpec) -> tfds.features.FeaturesDict:
+  """The TFDS schema of one record (TF-free: Tensor/ClassLabel/Text/Scalar only)."""
+  return tfds.features.FeaturesDict({
+      "clip_id": tfds.features.Text(),
+      "source_id": tfds.features.Text(),
+      "label": tfds.features.ClassLabel(names=list(LABELS)),
+      "start_s": tfds.features.Scalar(np.float32),
+      "duration_s": tfds.features.Scalar(np.float32),
+      "padded": tfds.features.Scalar(np.bool_),
+      "audio/log_mel": tfds.features.Tensor(
+          shape=(spec.mel_frames, spec.n_mels), dtype=np.float16),
+      "audio/mfcc_stats": tfds.features.Tensor(
+          shape=(spec.mfcc_stats_dim,), dtype=np.float32),
+      "video/frames": tfds.features.Tensor(
+          shape=(spec.num_frames, spec.frame_size, spec.frame_size, spec.channels),
+          dtype=np.uint8),
+      "has_audio": tfds.features.Scalar(np.bool_),
+      "has_video": tfds.features.Scalar(np.bool_),
+  })
+
+
+def shard_name(split: str, index: int, num_shards: int) -> str:
+  return f"babycry-{split}.tfrecord-{index:05d}-of-{num_shards:05d}"
+
+
+def index_path(shard_path: str) -> str:
+  """The tfrecord index file (`offset length` per line) that sits beside a shard."""
+  return shard_path + ".index"
+
+
+METADATA_FILE = "metadata.json"
+ERRORS_FILE = "errors.jsonl"
+
+
+def read_metadata(dataset_dir: str) -> dict[str, Any]:
+  import os
+  path = os.path.join(dataset_dir, METADATA_FILE)
+  if not os.path.exists(path):
+    raise FileNotFoundError(
+        f"{dataset_dir} is not a babycry dataset (no {METADATA_FILE}); "
+        "build one with `python -m preprocess --input DIR --output DATASET_DIR`")
+  with open(path) as f:
+    return json.load(f)

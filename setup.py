@@ -1,0 +1,37 @@
+"""babycry_jax: infant-cry detection from aligned audio and video, in JAX/Flax."""
+import setuptools
+
+# Versions checked to install and work together on Python 3.11 (CPU); see README.
+INSTALL_REQUIRES = [
+    "jax==0.10.2",
+    "jaxlib==0.10.2",
+    "flax==0.12.8",
+    "optax==0.2.8",
+    "orbax-checkpoint==0.12.8",
+    "tensorflow-datasets==4.9.10",
+    "tfrecord==1.14.6",
+    "protobuf==6.33.6",
+    "apache-beam[tfrecord]==2.77.0",
+    "librosa==0.11.0",
+    "opencv-python-headless==5.0.0.93",
+    "av==18.1.0",
+    "grain==0.2.18",
+    "absl-py==2.5.1",
+    "ml_collections==1.1.0",
+    "numpy==2.4.6",
+    "scipy==1.17.1",
+    "matplotlib==3.11.2",
+    "tensorboardX==2.6.5",
+]
+
+setuptools.setup(
+    name="babycry_jax",
+    version="0.1.0",
+    description="Infant-cry detection by audio-video fusion, trained with JAX on TPU.",
+    packages=setuptools.find_packages(include=["babycry_jax*", "preprocess*", "configs*", "benchmarks*"]),
+    python_requires=">=3.10",
+    install_requires=INSTALL_REQUIRES,
+    extras_require={
+        "dev": ["pytest==9.2.0", "pytest-xdist==3.8.0", "scikit-learn==1.9.1"],
+    },
+)
