@@ -1,0 +1,1 @@
+"""Offline preprocessing: raw media -> aligned windows -> features -> sharded TFRecords (Apache Beam)."""

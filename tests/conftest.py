@@ -1,0 +1,22 @@
+"""Test-wide settings: 8 simulated CPU devices stand in for TPU cores.
+
+The flag must be set before jax is first imported, so it lives here.
+"""
+import os
+import pathlib
+
+import pytest
+
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> pathlib.Path:
+  """The real media of ../shared/data; tests using it skip where it is absent."""
+  if not SHARED_DATA.is_dir():
+    pytest.skip(f"real media folder {SHARED_DATA} is absent (only the project's own machines have it)")
+  return SHARED_DATA
