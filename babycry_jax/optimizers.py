@@ -1,0 +1,54 @@
+"""The optax optimizer and learning-rate schedule a config asks for."""
+from __future__ import annotations
+
+import ml_collections
+import optax
+from optax import contrib
+
+
+def learning_rate_schedule(config: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.Schedule:
+  """constant | cosine, both after an optional linear warmup (in epochs)."""
+  warmup_steps = int(config.warmup_epochs * steps_per_epoch)
+  total_steps = max(int(config.num_epochs * steps_per_epoch), warmup_steps + 1)
+  if config.lr_schedule in ("constant", "plateau"):
+    main = optax.constant_schedule(config.learning_rate)
+  elif config.lr_schedule == "cosine":
+    main = optax.cosine_decay_schedule(config.learning_rate, total_steps - warmup_steps)
+  else:
+    raise ValueError(f"unknown lr_schedule {config.lr_schedule!r}; choose constant, cosine or plateau")
+  if warmup_steps == 0:
+    return main
+  warmup = optax.linear_schedule(0.0, config.learning_rate, warmup_steps)
+  return optax.join_schedules([warmup, main], [warmup_steps])
+
+
+def create(config: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.GradientTransformation:
+  """Clipping -> optimizer -> (plateau scaling) -> gradient accumulation."""
+  lr = learning_rate_schedule(config, steps_per_epoch)
+  name = config.optimizer
+  if name == "adam":
+    opt = optax.adam(lr)
+  elif name == "adamw":
+    opt = optax.adamw(lr, weight_decay=config.weight_decay)
+  elif name == "rmsprop":
+    opt = optax.rmsprop(lr)
+  elif name == "sgd":
+    opt = optax.sgd(lr, momentum=0.9)
+  else:
+    raise ValueError(f"unknown optimizer {name!r}; choose adam, adamw, rmsprop or sgd")
+  chain = []
+  if config.grad_clip_norm > 0:
+    chain.append(optax.clip_by_global_norm(config.grad_clip_norm))
+  if config.weight_decay > 0 and name != "adamw":
+    chain.append(optax.add_decayed_weights(config.weight_decay))
+  chain.append(opt)
+  if config.lr_schedule == "plateau":
+    # The study's schedule: scale the step down when the loss stops improving
+    # over an epoch's worth of steps (the update is given the loss as `value`).
+    chain.append(contrib.reduce_on_plateau(
+        factor=0.5, patience=2, accumulation_size=max(steps_per_epoch, 1)))
+  tx = optax.chain(*chain)
+  accumulate = config.get("grad_accum_steps", 1)
+  if accumulate > 1:
+    tx = optax.MultiSteps(tx, every_k_schedule=accumulate)
+  return tx
