@@ -118,6 +118,10 @@ def evaluate_split(parallel: Parallel, p_eval_step, state, reader: ip.SplitReade
   return result, labels[keep], scores[keep]
 
 
+def eval_step_fn(config: ml_collections.ConfigDict):
+  return functools.partial(eval_step, loss_fn=losses.get(config.loss))
+
+
 class _Preemption:
   """Turns SIGTERM into a flag the loop checks between steps."""
 
@@ -144,6 +148,8 @@ class _Preemption:
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains until config.num_epochs; returns the last validation metrics."""
   dataset_dir = resolve_dataset(config)
+  with config.unlocked():
+    config.dataset_dir = dataset_dir  # saved absolute, so evaluation finds it from anywhere
   metadata = schema.read_metadata(dataset_dir)
   spec = schema.FeatureSpec.from_json(metadata["feature_spec"])
   if jax.process_index() == 0:
@@ -179,7 +185,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   loss_fn = losses.get(config.loss)
   p_train_step = parallel.wrap_train(functools.partial(
       train_step, loss_fn=loss_fn, aug=aug, modality_dropout=config.modality_dropout))
-  p_eval_step = parallel.wrap_eval(functools.partial(eval_step, loss_fn=loss_fn))
+  p_eval_step = parallel.wrap_eval(eval_step_fn(config))
   state = parallel.replicate(state)
   preemption = _Preemption()
 
@@ -272,14 +278,18 @@ def _check_finite(step: int, step_metrics) -> None:
 # ---------------------------------------------------------------- entry point
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "Training config file (Python).", lock_config=True)
-flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and the saved config.")
-flags.DEFINE_string("coordinator_address", None,
-                    "host:port of process 0, for multi-host runs outside a TPU pod.")
-flags.DEFINE_integer("num_processes", None, "Number of processes in a multi-host run.")
-flags.DEFINE_integer("process_id", None, "This process's index in a multi-host run.")
-flags.DEFINE_bool("distributed", False,
-                  "Call jax.distributed.initialize() with auto-detection (TPU pods).")
+
+
+def define_flags() -> None:
+  """Command-line flags; defined on demand so that importing this module defines none."""
+  config_flags.DEFINE_config_file("config", None, "Training config file (Python).", lock_config=True)
+  flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and the saved config.")
+  flags.DEFINE_string("coordinator_address", None,
+                      "host:port of process 0, for multi-host runs outside a TPU pod.")
+  flags.DEFINE_integer("num_processes", None, "Number of processes in a multi-host run.")
+  flags.DEFINE_integer("process_id", None, "This process's index in a multi-host run.")
+  flags.DEFINE_bool("distributed", False,
+                    "Call jax.distributed.initialize() with auto-detection (TPU pods).")
 
 
 def initialize_distributed() -> None:
@@ -304,5 +314,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   flags.mark_flags_as_required(["config", "workdir"])
   app.run(main)
