@@ -1,0 +1,82 @@
+"""`python -m preprocess --input <folder|manifest.csv|segments.csv> --output <dataset dir>`.
+
+Flags this module does not know are handed to Beam, so other runners work
+with their usual flags, e.g. `--runner=DataflowRunner --project=P --region=R
+--temp_location=gs://...` (the dataset dir itself must then be on a path the
+launching machine can write to).
+
+Exit status: 0 when the dataset was written (failed inputs are listed in its
+errors.jsonl), 1 when the job refused or failed (output exists, unreadable
+input, more failed inputs than --max_failure_fraction, no records); nothing
+is written in that case.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+
+from absl import app
+from absl import flags
+
+from babycry_jax import schema
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("input", None, "Label-folder root, the study's folder, a CSV manifest "
+                    "(path,label[,start_s,end_s][,group]) or an AudioSet segment list.")
+flags.DEFINE_string("media_dir", None, "Downloaded media named <YouTube id>.<ext> (AudioSet lists only).")
+flags.DEFINE_string("output", None, "Dataset dir to create.")
+flags.DEFINE_enum("preset", "paper", sorted(schema.PRESETS), "Feature preset.")
+flags.DEFINE_float("window_s", None, "Window length in seconds (default: the preset's).")
+flags.DEFINE_float("hop_s", None, "Step between windows of a long recording (default: the preset's).")
+flags.DEFINE_enum("short_policy", None, ["pad", "skip"], "Inputs shorter than a window: pad or skip.")
+flags.DEFINE_string("split_fractions", "0.7,0.15,0.15", "train,validation,test fractions.")
+flags.DEFINE_integer("seed", 0, "Seed of the group-to-split assignment.")
+flags.DEFINE_string("num_shards", "auto", "Shards per split, or 'auto' (about 256 MiB each).")
+flags.DEFINE_integer("direct_num_workers", 2, "DirectRunner worker processes.")
+flags.DEFINE_float("max_failure_fraction", 0.5, "Fail, writing nothing, if more inputs fail to decode.")
+flags.DEFINE_bool("overwrite", False, "Replace an existing --output.")
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+  # Unknown flags are kept for Beam instead of being rejected.
+  return FLAGS(argv, known_only=True)
+
+
+def main(argv: list[str]) -> int:
+  from preprocess import pipeline, sources
+
+  beam_args = argv[1:]
+  if not FLAGS.input or not FLAGS.output:
+    print("error: --input and --output are required", file=sys.stderr)
+    return 1
+  overrides = {k: getattr(FLAGS, k) for k in ("window_s", "hop_s", "short_policy")
+               if getattr(FLAGS, k) is not None}
+  if "window_s" in overrides and "hop_s" not in overrides:
+    overrides["hop_s"] = overrides["window_s"]
+  spec = schema.preset(FLAGS.preset, **overrides)
+  if FLAGS.num_shards == "auto":
+    num_shards = None
+  else:
+    try:
+      num_shards = int(FLAGS.num_shards)
+      if num_shards < 1:
+        raise ValueError
+    except ValueError:
+      print(f"error: --num_shards must be a positive integer or 'auto', got {FLAGS.num_shards!r}", file=sys.stderr)
+      return 1
+  try:
+    pipeline.build_dataset(
+        FLAGS.input, FLAGS.output, spec, media_dir=FLAGS.media_dir,
+        split_fractions=FLAGS.split_fractions, seed=FLAGS.seed, num_shards=num_shards,
+        direct_num_workers=FLAGS.direct_num_workers, max_failure_fraction=FLAGS.max_failure_fraction,
+        overwrite=FLAGS.overwrite, pipeline_args=beam_args)
+  except (FileExistsError, ValueError, sources.InputError, pipeline.PreprocessError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  return 0
+
+
+if __name__ == "__main__":
+  logging.getLogger("apache_beam").setLevel(logging.WARNING)
+  app.run(main, flags_parser=_parse_flags)
