@@ -417,7 +417,7 @@ SUBCOMMANDS = ["create", "setup", "train", "logs", "eval", "stop", "delete", "lo
 @pytest.mark.parametrize("subcommand", SUBCOMMANDS)
 def test_subcommand_help(fake, subcommand):
   result = run_ok(fake, subcommand, "--help")
-  assert result.stdout.startswith(f"usage: launch.sh ") and subcommand in result.stdout.splitlines()[0]
+  assert result.stdout.startswith("usage: launch.sh ") and subcommand in result.stdout.splitlines()[0]
   assert fake.calls() == []
 
 
