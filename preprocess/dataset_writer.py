@@ -85,6 +85,15 @@ def read_tfrecords(path: str) -> Iterator[bytes]:
 
 # ---------------------------------------------------------------- work records
 
+def serialize_example(serializer: Any, encoded_example: Mapping[str, Any]) -> bytes:
+  """tf.train.Example bytes with the feature map in key order.
+
+  Protobuf map order is otherwise arbitrary and differs between processes,
+  which would make shards depend on which worker wrote a record.
+  """
+  return serializer.get_tf_example(encoded_example).SerializeToString(deterministic=True)
+
+
 def record_stats(example: Mapping[str, Any]) -> dict[str, Any]:
   """Partial sums of one record for feature mean/std (present tracks only).
 

@@ -54,48 +54,15 @@ class PreprocessError(RuntimeError):
   """The job ran but its result is not usable (too many failures, no records)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class PlannedWindow:
-  start_s: float
-  duration_s: Optional[float]   # None: a full window
-  label: str
+def interval_shift_s(item: sources.SourceItem, media_duration_s: float) -> float:
+  """Seconds to subtract from an item's interval times to get media times.
 
-
-def plan_interval_windows(item: sources.SourceItem, media_duration_s: float,
-                          spec: schema.FeatureSpec) -> tuple[list[PlannedWindow], int]:
-  """Windows of an item with labelled intervals, clipped to the media's length.
-
-  Returns:
-    (windows in start order, number of short windows skipped by the policy).
+  AudioSet downloads are often only the segment itself: media that ends
+  before its first interval does is taken to start at that interval's start.
   """
-  intervals = item.intervals
-  shift_s = 0.0
-  # AudioSet media may be only the segment itself: then time 0 is the segment start.
-  if item.trimmed_ok and media_duration_s + 0.5 < intervals[0].end_s:
-    shift_s = intervals[0].start_s
-  planned: list[PlannedWindow] = []
-  starts_ms: set[int] = set()
-  skipped = 0
-  for interval in intervals:
-    start_s = interval.start_s - shift_s
-    end_s = min(interval.end_s - shift_s, media_duration_s)
-    if end_s - start_s <= 0:
-      continue
-    local = sources.Interval(start_s, end_s, interval.label)
-    for window_start_s in sources.window_starts(local, spec.window_s, spec.hop_s):
-      length_s = min(spec.window_s, end_s - window_start_s)
-      if length_s < spec.min_duration_s:
-        continue
-      is_short = length_s < spec.window_s - 1e-3
-      if is_short and spec.short_policy == "skip":
-        skipped += 1
-        continue
-      start_ms = int(round(window_start_s * 1000))
-      if start_ms in starts_ms:   # overlapping intervals: the first one wins
-        continue
-      starts_ms.add(start_ms)
-      planned.append(PlannedWindow(window_start_s, length_s if is_short else None, interval.label))
-  return planned, skipped
+  if item.trimmed_ok and item.intervals and media_duration_s + 0.5 < item.intervals[0].end_s:
+    return item.intervals[0].start_s
+  return 0.0
 
 
 class ProcessSource(beam.DoFn):
@@ -113,7 +80,6 @@ class ProcessSource(beam.DoFn):
     self._used = Metrics.counter(METRICS_NAMESPACE, "inputs_used")
     self._written = Metrics.counter(METRICS_NAMESPACE, "records_written")
     self._padded = Metrics.counter(METRICS_NAMESPACE, "records_padded")
-    self._skipped_short = Metrics.counter(METRICS_NAMESPACE, "inputs_skipped_short")
     self._seconds = Metrics.distribution(METRICS_NAMESPACE, "ms_per_input")
 
   def setup(self):
@@ -126,16 +92,28 @@ class ProcessSource(beam.DoFn):
     self._feature_dict = schema.features_dict(self._spec)
     self._serializer = example_serializer.ExampleSerializer(self._feature_dict.get_serialized_info())
 
-  def _windows(self, item: sources.SourceItem) -> tuple[list[tuple[Any, str]], int]:
-    """(window, label) pairs of the item and the count of short windows skipped."""
+  def _windows(self, item: sources.SourceItem) -> list[tuple[Any, str]]:
+    """(window, label) pairs of the item, in start order."""
     media = self._media
     if not item.intervals:
-      windows = [(w, item.label) for w in media.iter_windows(item.path, self._spec, hop_s=self._spec.hop_s)]
-      return windows, 0
-    info = media.probe(item.path)
-    planned, skipped = plan_interval_windows(item, info.duration_s, self._spec)
-    windows = [(media.window_at(item.path, self._spec, p.start_s, p.duration_s), p.label) for p in planned]
-    return windows, skipped
+      return [(w, item.label) for w in media.iter_windows(item.path, self._spec, hop_s=self._spec.hop_s)]
+    shift_s = interval_shift_s(item, media.probe(item.path).duration_s)
+    windows: dict[int, tuple[Any, str]] = {}
+    too_short = []
+    for interval in item.intervals:
+      start_s, end_s = interval.start_s - shift_s, interval.end_s - shift_s
+      try:
+        for window in media.iter_windows(item.path, self._spec, hop_s=self._spec.hop_s,
+                                         start_s=start_s, end_s=end_s):
+          # Overlapping intervals can cut the same window: the first one wins.
+          windows.setdefault(int(round(window.start_s * 1000)), (window, interval.label))
+      except media.MediaError as e:
+        if e.reason != "too_short":
+          raise
+        too_short.append(e)
+    if not windows and too_short:
+      raise too_short[0]
+    return [windows[k] for k in sorted(windows)]
 
   def _error(self, item: sources.SourceItem, reason: str, detail: str):
     key = "inputs_skipped_short" if reason == SKIPPED_SHORT else f"failed_{reason}"
@@ -149,7 +127,7 @@ class ProcessSource(beam.DoFn):
     self._read.inc()
     split = self._split_of_group[item.group]
     try:
-      windows, skipped = self._windows(item)
+      windows = self._windows(item)
       records = [self._encode(item, split, window, label) for window, label in windows]
     except self._media.MediaError as e:
       yield self._error(item, e.reason, str(e))
@@ -161,8 +139,8 @@ class ProcessSource(beam.DoFn):
     finally:
       self._seconds.update(int((time.perf_counter() - started) * 1000))
     if not records:
-      detail = (f"shorter than one {self._spec.window_s:g} s window and short_policy=skip"
-                if self._spec.short_policy == "skip" or skipped else "no window could be cut")
+      # media cuts no window only for an input shorter than one under "skip".
+      detail = f"shorter than one {self._spec.window_s:g} s window and short_policy is 'skip'"
       yield self._error(item, SKIPPED_SHORT if self._spec.short_policy == "skip" else "too_short", detail)
       return
     self._used.inc()
@@ -184,7 +162,7 @@ class ProcessSource(beam.DoFn):
     }
     if example["padded"]:
       self._padded.inc()
-    example_bytes = self._serializer.serialize_example(self._feature_dict.encode_example(example))
+    example_bytes = dataset_writer.serialize_example(self._serializer, self._feature_dict.encode_example(example))
     header = {"clip_id": example["clip_id"], "source_id": item.source_id, "split": split,
               "label": label, "padded": example["padded"],
               "stats": dataset_writer.record_stats(example) if split == "train" else {}}

@@ -328,19 +328,5 @@ def discover(input_path: str, media_dir: Optional[str] = None) -> SourceList:
   return SourceList(kind=kind, items=sorted(items, key=lambda i: i.source_id), missing=missing)
 
 
-def window_starts(interval: Interval, window_s: float, hop_s: float) -> list[float]:
-  """Start times of the windows cut from one interval; a short interval gives one.
-
-  The last window must end inside the interval (a millisecond of slack absorbs
-  rounding); an interval shorter than a window yields a single window at its start
-  (padding or skipping it is the short-input policy's decision).
-  """
-  length_s = interval.end_s - interval.start_s
-  if length_s <= window_s + 1e-3:
-    return [interval.start_s]
-  count = int((length_s - window_s + 1e-3) // hop_s) + 1
-  return [round(interval.start_s + k * hop_s, 6) for k in range(count)]
-
-
 def all_labels(items: Iterable[SourceItem]) -> Sequence[str]:
   return [label for item in items for label in item.labels]

@@ -60,7 +60,6 @@ def test_manifest_with_intervals_and_groups(tmp_path):
       (0.0, 8.0, "not_crying"), (10.0, 20.0, "crying")]
   assert long_item.labels == ("not_crying", "crying")
   assert short_item.label == "not_crying" and short_item.group == "family1" and not short_item.intervals
-  assert sources.window_starts(long_item.intervals[1], 4.0, 2.0) == [10.0, 12.0, 14.0, 16.0]
 
 
 @pytest.mark.parametrize("body, message", [
