@@ -48,6 +48,7 @@ METRICS_NAMESPACE = "babycry_preprocess"
 ERRORS_TAG = "errors"
 SKIPPED_SHORT = "skipped_short"   # marks a policy skip in the errors output
 UNEXPECTED_ERROR = "unexpected_error"
+_LOG = logging.getLogger(__name__)
 
 
 class PreprocessError(RuntimeError):
@@ -133,7 +134,7 @@ class ProcessSource(beam.DoFn):
       yield self._error(item, e.reason, str(e))
       return
     except Exception as e:  # a bug or a decoder surprise must not stop the other inputs
-      logging.exception("unexpected error on %s", item.path)
+      _LOG.exception("unexpected error on %s", item.path)
       yield self._error(item, UNEXPECTED_ERROR, f"{type(e).__name__}: {e}")
       return
     finally:
@@ -145,7 +146,7 @@ class ProcessSource(beam.DoFn):
       return
     self._used.inc()
     self._written.inc(len(records))
-    logging.info("[%d/%d] %s: %d windows", index + 1, self._num_items, item.source_id, len(records))
+    _LOG.info("[%d/%d] %s: %d windows", index + 1, self._num_items, item.source_id, len(records))
     yield from records
 
   def _encode(self, item: sources.SourceItem, split: str, window: Any, label: str) -> bytes:
@@ -175,6 +176,10 @@ def pipeline_options(direct_num_workers: int, pipeline_args: Sequence[str] = ())
   if not any(a.startswith("--runner") for a in args):
     args += ["--runner=DirectRunner", f"--direct_num_workers={direct_num_workers}",
              "--direct_running_mode=" + ("multi_processing" if direct_num_workers > 1 else "in_memory")]
+  if not any(a.startswith("--default_sdk_harness_log_level") for a in args):
+    # Workers log their own start-up at INFO; keep only our progress lines.
+    args += ["--default_sdk_harness_log_level=WARNING",
+             '--sdk_harness_log_level_overrides={"%s": "INFO"}' % __name__]
   return PipelineOptions(args)
 
 
