@@ -242,3 +242,31 @@ def test_too_many_failures_leave_no_dataset(tmp_path):
   assert "max_failure_fraction" in proc.stderr and "no dataset written" in proc.stderr
   assert not out.exists()
   assert os.listdir(tmp_path) == ["in"]   # no temporary sibling left behind
+
+
+def test_manifest_intervals_label_each_window(built, tmp_path):
+  manifest = tmp_path / "manifest.csv"
+  long_path = built["root"] / "crying/long.mp4"
+  manifest.write_text("path,label,start_s,end_s\n"
+                      f"{long_path},not_crying,0,2\n"
+                      f"{long_path},crying,2.5,5\n")
+  out = tmp_path / "ds"
+  pipeline.build_dataset(str(manifest), str(out), SPEC, split_fractions=(1.0, 0.0, 0.0),
+                         direct_num_workers=1, log=lambda s: None)
+  records = _records(out, "train")
+  got = [(round(float(r["start_s"]), 3), schema.LABELS[int(r["label"])], bool(r["padded"])) for r in records]
+  assert got == [(0.0, "not_crying", False), (2.5, "crying", False)]
+  assert metadata_splits_total(out) == 2
+
+
+def metadata_splits_total(dataset_dir) -> int:
+  metadata = schema.read_metadata(str(dataset_dir))
+  return sum(s["num_examples"] for s in metadata["splits"].values())
+
+
+def test_trimmed_audioset_media_shift():
+  from preprocess import sources
+  item = sources.SourceItem(path="x.mp4", source_id="x.mp4", label="crying", group="youtube:x",
+                            intervals=(sources.Interval(30.0, 40.0, "crying"),), trimmed_ok=True)
+  assert pipeline.interval_shift_s(item, media_duration_s=10.0) == 30.0   # only the segment was saved
+  assert pipeline.interval_shift_s(item, media_duration_s=60.0) == 0.0    # the whole video was saved
