@@ -611,10 +611,19 @@ def read_frames(path: str, times_s: Sequence[float], size: int, channels: int) -
 
 
 class _WindowReader:
-  """Cuts windows in non-decreasing start order from one open file."""
+  """Cuts a planned sequence of windows (non-decreasing starts) from one file in one pass.
 
-  def __init__(self, path: str, info: MediaInfo, spec: FeatureSpec, first_start_s: float):
-    self._info, self._spec = info, spec
+  Windows may overlap (hop < window), so frame times of consecutive windows
+  interleave: all requested times are resolved in one sorted pass over the
+  video, and each window is handed out as soon as its last frame is known.
+  Only frames of windows not yet handed out are held.
+  """
+
+  def __init__(self, path: str, info: MediaInfo, spec: FeatureSpec,
+               plan: Sequence[tuple[float, float]]):
+    """plan: (start_s, content_end_s) per window; media after content_end_s reads as padding."""
+    self._info, self._spec, self._plan = info, spec, list(plan)
+    first_start_s = self._plan[0][0]
     self._audio = _AudioTimeline(path, info, first_start_s) if info.has_audio else None
     self._video = None
     if info.has_video:
@@ -627,24 +636,40 @@ class _WindowReader:
     if self._video is not None:
       self._video.close()
 
-  def window(self, start_s: float, content_end_s: float) -> Window:
-    """The window at start_s with media up to content_end_s (zeros / last frame after it)."""
+  def _content_s(self, start_s: float, content_end_s: float) -> float:
+    return min(content_end_s - start_s, self._spec.window_s)
+
+  def _frame_times(self, start_s: float, content_end_s: float) -> np.ndarray:
+    times = features.frame_times(start_s, self._spec)
+    # Past the content end the last frame before it repeats.
+    return np.minimum(times, start_s + max(self._content_s(start_s, content_end_s), 0.0) - 1e-6)
+
+  def windows(self) -> Iterator[Window]:
     spec = self._spec
-    content_s = min(content_end_s - start_s, spec.window_s)
-    padded = content_s < spec.window_s - FULL_WINDOW_TOLERANCE_S
-    audio = None
-    if self._audio is not None:
-      audio = _resampled(self._audio, spec.sample_rate, start_s, spec.window_samples)
-      if padded:
-        audio[max(int(round(content_s * spec.sample_rate)), 0):] = 0.0
-    frames = None
+    requests: list[tuple[float, int, int]] = []   # (time, window, frame slot), sorted by time
     if self._video is not None:
-      times = features.frame_times(start_s, spec)
-      # Past the content end the last frame before it repeats.
-      times = np.minimum(times, start_s + max(content_s, 0.0) - 1e-6)
-      frames = np.stack([self._video.frame_at(float(t)) for t in times])
-    return Window(start_s=float(start_s), duration_s=float(content_s), audio=audio,
-                  frames=frames, padded=bool(padded))
+      requests = sorted((float(t), k, j) for k, (start_s, end_s) in enumerate(self._plan)
+                        for j, t in enumerate(self._frame_times(start_s, end_s)))
+    last_request = {k: i for i, (_, k, _) in enumerate(requests)}
+    resolved: dict[tuple[int, int], np.ndarray] = {}
+    next_request = 0
+    for k, (start_s, content_end_s) in enumerate(self._plan):
+      content_s = self._content_s(start_s, content_end_s)
+      padded = content_s < spec.window_s - FULL_WINDOW_TOLERANCE_S
+      audio = None
+      if self._audio is not None:
+        audio = _resampled(self._audio, spec.sample_rate, start_s, spec.window_samples)
+        if padded:
+          audio[max(int(round(content_s * spec.sample_rate)), 0):] = 0.0
+      frames = None
+      if self._video is not None:
+        while next_request <= last_request[k]:
+          t, window, slot = requests[next_request]
+          resolved[(window, slot)] = self._video.frame_at(t)
+          next_request += 1
+        frames = np.stack([resolved.pop((k, j)) for j in range(spec.num_frames)])
+      yield Window(start_s=float(start_s), duration_s=float(content_s), audio=audio,
+                   frames=frames, padded=bool(padded))
 
 
 def _check_spec(spec: FeatureSpec) -> None:
@@ -698,10 +723,9 @@ def iter_windows(path: str, spec: FeatureSpec, hop_s: Optional[float] = None, *,
   plan = window_starts(span_s, spec, hop_s)
   if not plan:
     return
-  reader = _WindowReader(path, info, spec, start_s)
+  reader = _WindowReader(path, info, spec, [(start_s + offset_s, media_end_s) for offset_s, _ in plan])
   try:
-    for offset_s, _ in plan:
-      yield reader.window(start_s + offset_s, media_end_s)
+    yield from reader.windows()
   finally:
     reader.close()
 
@@ -733,8 +757,8 @@ def window_at(path: str, spec: FeatureSpec, start_s: float, duration_s: Optional
     raise MediaError(path, "too_short",
                      f"window at {start_s:.3f} s holds only {content_s:.3f} s of a "
                      f"{spec.window_s:g} s window and short_policy is 'skip'")
-  reader = _WindowReader(path, info, spec, start_s)
+  reader = _WindowReader(path, info, spec, [(start_s, content_end_s)])
   try:
-    return reader.window(start_s, content_end_s)
+    return next(reader.windows())
   finally:
     reader.close()

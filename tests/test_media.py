@@ -213,3 +213,195 @@ def test_media_error_survives_pickling():
   assert (again.path, again.reason, str(again)) == ("/a/b.mp4", "truncated", "/a/b.mp4: truncated: cut short")
   with pytest.raises(ValueError):
     media.MediaError("/a", "bad_reason", "x")
+
+
+# ----------------------------------------------------------------------------- timing
+
+
+FLASHES = ((1.5, 1.6), (2.7, 2.8))
+TIMING_CLIPS = {
+    # (container suffix, video codec, audio codec, audio rate, frame rate)
+    "mp4_h264_aac": ("mp4", "libx264", "aac", 16000, fractions.Fraction(2997, 100)),
+    "webm_vp9_opus": ("webm", "libvpx-vp9", "libopus", 48000, fractions.Fraction(2997, 100)),
+    "mkv_mpeg4_flac": ("mkv", "mpeg4", "flac", 44100, fractions.Fraction(373, 25)),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(TIMING_CLIPS))
+def timing_clip(request, tmp_path_factory):
+  suffix, video_codec, audio_codec, rate, fps = TIMING_CLIPS[request.param]
+  path = tmp_path_factory.mktemp("timing") / f"events.{suffix}"
+  write_clip(path, fps=fps, flashes=FLASHES, bursts=FLASHES, video_codec=video_codec,
+             audio_codec=audio_codec, audio_rate=rate, audio_start_s=0.5)
+  return path, float(fps)
+
+
+def test_late_audio_and_bursts_land_at_their_times(timing_clip):
+  path, _ = timing_clip
+  info = media.probe(path)
+  assert info.has_audio and info.has_video and info.video_start_s == pytest.approx(0.0, abs=1e-3)
+  audio = media.read_audio(path, 8000)
+  assert len(audio) == int(round(info.duration_s * 8000))
+  # Nothing before the audio track starts at 0.5 s (leading zeros, not a shift).
+  first_sound_s = np.flatnonzero(np.abs(audio) > 1e-3)[0] / 8000
+  assert first_sound_s == pytest.approx(0.5, abs=0.003)
+  np.testing.assert_allclose(_onsets_s(audio, 8000), [a for a, _ in FLASHES], atol=0.003)
+  # A read that starts mid-file uses the same timeline.
+  part = media.read_audio(path, 8000, start_s=2.0, duration_s=1.5)
+  assert part.shape == (12000,)
+  np.testing.assert_allclose(_onsets_s(part, 8000), [FLASHES[1][0] - 2.0], atol=0.003)
+  np.testing.assert_allclose(part, audio[16000:28000], atol=1e-4)
+
+
+def test_flashes_show_from_their_first_frame_timestamp(timing_clip):
+  path, fps = timing_clip
+  times = np.arange(0.0, 3.9, 0.005)
+  frames = media.read_frames(path, times, 16, 1)
+  assert frames.shape == (len(times), 16, 16, 1) and frames.dtype == np.uint8
+  white = _is_white(frames)
+  # The frame on screen at t is frame floor(t * fps); it is white if its own time is in a flash.
+  frame_time = np.floor(times * fps + 1e-6) / fps
+  expected = np.array([any(a <= ft < b for a, b in FLASHES) for ft in frame_time])
+  assert white.sum() > 10
+  assert (white != expected).sum() <= 2   # only at a frame edge within float rounding
+  onsets = times[1:][np.diff(white.astype(int)) == 1]
+  np.testing.assert_allclose(onsets, [a for a, _ in FLASHES], atol=1 / fps)
+  # Unordered requests give the same frames as ordered ones.
+  shuffled = np.random.default_rng(0).permutation(len(times))[:40]
+  np.testing.assert_array_equal(media.read_frames(path, times[shuffled], 16, 1), frames[shuffled])
+
+
+def test_windows_carry_both_events_at_the_right_offsets(timing_clip):
+  path, fps = timing_clip
+  spec = dataclasses.replace(PAPER, window_s=2.0, hop_s=1.0, num_frames=20, frame_size=16)
+  windows = list(media.iter_windows(path, spec))
+  # A codec that pads its last audio frame may leave a short tail: one padded window more.
+  assert [(w.start_s, w.padded) for w in windows[:3]] == [(0.0, False), (1.0, False), (2.0, False)]
+  assert len(windows) == 3 or (len(windows) == 4 and windows[3].padded)
+  for window in windows[:3]:
+    times = features.frame_times(window.start_s, spec)
+    frame_time = np.floor(times * fps + 1e-6) / fps
+    expected = np.array([any(a <= ft < b for a, b in FLASHES) for ft in frame_time])
+    np.testing.assert_array_equal(_is_white(window.frames), expected)
+    bursts = [a - window.start_s for a, _ in FLASHES if 0 <= a - window.start_s < spec.window_s - 0.05]
+    np.testing.assert_allclose(_onsets_s(window.audio, 8000), bursts, atol=0.003)
+  # window_at gives the very same window.
+  again = media.window_at(path, spec, 1.0)
+  np.testing.assert_array_equal(again.frames, windows[1].frames)
+  np.testing.assert_allclose(again.audio, windows[1].audio, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- track kinds
+
+
+@pytest.mark.parametrize("suffix,codec,rate", [
+    ("wav", "pcm_s16le", 16000), ("ogg", "libopus", 48000), ("flac", "flac", 22050),
+    ("mp3", "libmp3lame", 44100)])
+def test_audio_only_files_have_no_frames(tmp_path, suffix, codec, rate):
+  path = write_clip(tmp_path / f"tone.{suffix}", 5.0, video=False, audio_codec=codec,
+                    audio_rate=rate, bursts=((1.0, 1.2),))
+  info = media.probe(path)
+  assert info.has_audio and not info.has_video and info.fps is None
+  assert info.duration_s == pytest.approx(5.0, abs=0.1)
+  windows = list(media.iter_windows(path, PAPER))
+  assert len(windows) == 2 and windows[1].padded   # 4 s + a padded 1 s tail
+  assert all(w.frames is None for w in windows)
+  feats = features.window_features(windows[0], PAPER)
+  assert feats["has_audio"] and not feats["has_video"] and not feats["video/frames"].any()
+  # MP3 carries an encoder delay of about 25 ms that its container cannot state.
+  onsets = _onsets_s(windows[0].audio, 8000)
+  assert len(onsets) == 1 and onsets[0] == pytest.approx(1.0, abs=0.03 if suffix == "mp3" else 0.003)
+  with pytest.raises(media.MediaError, match="no_usable_track"):
+    media.read_frames(path, [1.0], 16, 1)
+
+
+def test_silent_video_has_no_audio(tmp_path):
+  path = write_clip(tmp_path / "silent.mp4", audio=False, flashes=((1.0, 2.0),))
+  info = media.probe(path)
+  assert info.has_video and not info.has_audio and info.sample_rate is None
+  window = media.window_at(path, PAPER, 0.0)
+  assert window.audio is None and window.frames.shape == (18, 64, 64, 1)
+  feats = features.window_features(window, PAPER)
+  assert not feats["has_audio"] and feats["has_video"] and not feats["audio/log_mel"].any()
+  with pytest.raises(media.MediaError, match="no_usable_track"):
+    media.read_audio(path, 8000)
+
+
+# ----------------------------------------------------------------------------- windows
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory):
+  """21 s of small video at 10 fps, flashes at 12.0-12.5 s, bursts at 5 s and 12 s."""
+  path = tmp_path_factory.mktemp("long") / "long.mkv"
+  return write_clip(path, 21.0, fps=fractions.Fraction(10), size=(32, 32), flashes=((12.0, 12.5),),
+                    bursts=((5.0, 5.1), (12.0, 12.1)), audio_codec="flac", audio_rate=16000)
+
+
+def test_hop_gives_overlapping_windows_and_a_padded_tail(long_clip):
+  spec = dataclasses.replace(PAPER, frame_size=16)
+  starts = [(w.start_s, w.padded) for w in media.iter_windows(long_clip, spec, hop_s=2.0)]
+  assert starts == [(float(s), False) for s in range(0, 18, 2)] + [(18.0, True)]
+  windows = list(media.iter_windows(long_clip, spec))   # default hop = window
+  assert [w.start_s for w in windows] == [0.0, 4.0, 8.0, 12.0, 16.0, 20.0]
+  tail = windows[-1]
+  assert tail.padded and tail.duration_s == pytest.approx(1.0, abs=0.05)
+  assert np.abs(tail.audio[:7900]).max() > 0.005 and not tail.audio[8100:].any()   # zero-padded
+  np.testing.assert_array_equal(tail.frames[5:], np.repeat(tail.frames[4:5], 13, axis=0))  # last frame repeated
+  # Streamed windows equal independent reads of the same spans.
+  whole = media.read_audio(long_clip, 8000)
+  for window in windows[:-1]:
+    first = int(window.start_s * 8000)
+    np.testing.assert_allclose(window.audio, whole[first:first + 32000], atol=1e-4)
+  assert _onsets_s(windows[1].audio, 8000) == pytest.approx([1.0], abs=0.003)
+  assert _onsets_s(windows[3].audio, 8000) == pytest.approx([0.0], abs=0.003)
+  assert _is_white(windows[3].frames)[:2].all() and not _is_white(windows[3].frames)[3:].any()
+
+
+def test_window_at_deep_in_the_file_seeks_to_the_same_result(long_clip):
+  spec = dataclasses.replace(PAPER, frame_size=16)
+  streamed = list(media.iter_windows(long_clip, spec, hop_s=1.0))[11]
+  assert streamed.start_s == 11.0
+  sought = media.window_at(long_clip, spec, 11.0)   # far enough in to seek
+  np.testing.assert_array_equal(sought.frames, streamed.frames)
+  np.testing.assert_allclose(sought.audio, streamed.audio, atol=1e-4)
+  assert _onsets_s(sought.audio, 8000) == pytest.approx([1.0], abs=0.003)
+  frames = media.read_frames(long_clip, [11.95, 12.05, 12.45, 12.55], 16, 1)
+  assert _is_white(frames).tolist() == [False, True, True, False]
+
+
+def test_segment_of_a_long_file_and_a_short_window_at(long_clip):
+  spec = dataclasses.replace(PAPER, frame_size=16)
+  windows = list(media.iter_windows(long_clip, spec, start_s=10.0, end_s=20.0))
+  assert [(w.start_s, w.padded) for w in windows] == [(10.0, False), (14.0, False), (18.0, True)]
+  assert windows[-1].duration_s == pytest.approx(2.0) and not windows[-1].audio[16100:].any()
+  short = media.window_at(long_clip, spec, 11.0, 2.0)
+  assert short.padded and short.duration_s == pytest.approx(2.0)
+  assert np.abs(short.audio[:16000]).max() > 0.5 and not short.audio[16000:].any()
+  with pytest.raises(media.MediaError, match="too_short"):
+    media.window_at(long_clip, spec, 20.5)
+  with pytest.raises(media.MediaError, match="too_short"):
+    media.window_at(long_clip, dataclasses.replace(spec, short_policy="skip"), 11.0, 2.0)
+
+
+@pytest.fixture(scope="module")
+def short_clip(tmp_path_factory):
+  path = tmp_path_factory.mktemp("short") / "short.mp4"
+  return write_clip(path, 2.0, fps=fractions.Fraction(25), flashes=((1.9, 2.0),), bursts=((0.5, 0.6),))
+
+
+def test_short_input_is_padded_or_skipped(short_clip):
+  (padded,) = list(media.iter_windows(short_clip, PAPER))
+  assert padded.padded and padded.duration_s == pytest.approx(2.0, abs=0.05)
+  assert padded.audio.shape == (32000,) and not padded.audio[16500:].any()
+  assert _onsets_s(padded.audio, 8000) == pytest.approx([0.5], abs=0.003)
+  late = features.frame_times(0.0, PAPER) > 2.0
+  assert _is_white(padded.frames[late]).all()     # the last (white) frame repeats
+  assert not _is_white(padded.frames[~late][:-1]).any()
+  skip = dataclasses.replace(PAPER, short_policy="skip")
+  assert list(media.iter_windows(short_clip, skip)) == []
+
+
+def test_too_short_input_raises(short_clip):
+  spec = dataclasses.replace(PAPER, min_duration_s=3.0)
+  _assert_media_error(short_clip, "too_short", call=lambda p: list(media.iter_windows(p, spec)))
