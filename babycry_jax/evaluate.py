@@ -88,6 +88,8 @@ def load_run(workdir: str, checkpoint: str = "best") -> Run:
   spec = schema.FeatureSpec.from_json(metadata["feature_spec"])
   model = train.create_model(config)
   template = train.create_train_state(config, model, spec, steps_per_epoch=1)
+  # Orbax restores into arrays, not numpy scalars (np.int32 step): make every leaf an array.
+  template = jax.tree.map(lambda x: np.asarray(x) if isinstance(x, np.generic) else x, template)
   ckpt = checkpointing.Checkpointer(workdir, read_only=True)
   try:
     step = ckpt.resolve(checkpoint)
@@ -361,14 +363,17 @@ def compare(workdirs: Sequence[str], split: str = "test", checkpoint: str = "bes
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Training workdir to evaluate.")
-flags.DEFINE_string("split", "test", "Dataset split: train, validation or test.")
-flags.DEFINE_string("checkpoint", "best", "best, latest or a step number.")
-flags.DEFINE_string("modalities", "both",
-                    "Comma-separated settings: both, audio (video hidden), video (audio hidden).")
-flags.DEFINE_bool("compare", False,
-                  "Print one markdown table across the workdirs given as arguments.")
 
+
+def define_flags() -> None:
+  """Command-line flags; defined on demand so that importing this module defines none."""
+  flags.DEFINE_string("workdir", None, "Training workdir to evaluate.")
+  flags.DEFINE_string("split", "test", "Dataset split: train, validation or test.")
+  flags.DEFINE_string("checkpoint", "best", "best, latest or a step number.")
+  flags.DEFINE_string("modalities", "both",
+                      "Comma-separated settings: both, audio (video hidden), video (audio hidden).")
+  flags.DEFINE_bool("compare", False,
+                    "Print one markdown table across the workdirs given as arguments.")
 
 def main(argv):
   console.quiet_libraries()
@@ -388,4 +393,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)
