@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import time
 import uuid
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
@@ -204,7 +203,8 @@ def _run_beam(items: Sequence[sources.SourceItem], assignment: Mapping[str, str]
   for counter in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]:
     counters[counter.key.metric.name] = counters.get(counter.key.metric.name, 0) + counter.committed
   errors = []
-  for name in sorted(os.listdir(os.path.dirname(errors_prefix))):
+  errors_dir = os.path.dirname(errors_prefix)
+  for name in sorted(os.listdir(errors_dir) if os.path.isdir(errors_dir) else []):
     if name.startswith("part") and name.endswith(".jsonl"):
       with open(os.path.join(os.path.dirname(errors_prefix), name)) as f:
         errors.extend(json.loads(line) for line in f if line.strip())

@@ -28,7 +28,7 @@ import dataclasses
 import os
 import pathlib
 import re
-from typing import Iterable, Optional, Sequence
+from typing import Optional
 
 from babycry_jax import schema
 
@@ -326,7 +326,3 @@ def discover(input_path: str, media_dir: Optional[str] = None) -> SourceList:
   if not items and not missing:
     raise InputError(f"{input_path}: no media files found (extensions {', '.join(MEDIA_EXTENSIONS)})")
   return SourceList(kind=kind, items=sorted(items, key=lambda i: i.source_id), missing=missing)
-
-
-def all_labels(items: Iterable[SourceItem]) -> Sequence[str]:
-  return [label for item in items for label in item.labels]
