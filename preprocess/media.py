@@ -18,6 +18,7 @@ or wrong. Both are decoded incrementally, so memory stays bounded for long files
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import struct
@@ -338,7 +339,9 @@ def _frame_to_mono(frame: av.AudioFrame) -> np.ndarray:
   elif np.issubdtype(data.dtype, np.integer):
     data = data.astype(np.float32) / float(np.iinfo(data.dtype).max + 1)
   data = data.astype(np.float32, copy=False)
-  return data.mean(axis=0) if data.shape[0] > 1 else data[0]
+  if data.shape[0] == 1:
+    return data[0]
+  return np.add.reduce(data, axis=0) * np.float32(1.0 / data.shape[0])
 
 
 class _AudioTimeline:
@@ -358,6 +361,7 @@ class _AudioTimeline:
     # The same stream probe chose: the first one with a decoder.
     self._stream = next(s for s in self._container.streams.audio if s.codec_context is not None)
     self.rate = int(self._stream.codec_context.sample_rate)
+    self._time_base_s = float(self._stream.time_base)
     self._origin_s = _origin_s(self._info, self._stream, self._info.audio_start_s)
     self._chunks: list[np.ndarray] = []
     self._buffer_start: Optional[int] = 0   # timeline index (native rate) of the first buffered sample
@@ -395,7 +399,9 @@ class _AudioTimeline:
       samples = np.interp(np.linspace(0, len(samples) - 1, count), np.arange(len(samples)),
                           samples).astype(np.float32)
     if frame.pts is not None and frame.time_base is not None:
-      index = int(round((float(frame.pts * frame.time_base) - self._origin_s) * self.rate))
+      time_s = frame.pts * self._time_base_s if frame.time_base == self._stream.time_base else float(
+          frame.pts * frame.time_base)
+      index = int(round((time_s - self._origin_s) * self.rate))
       if self._next_index is not None and abs(index - self._next_index) <= _AUDIO_CONTIGUITY_S * self.rate:
         index = self._next_index
     else:
@@ -439,6 +445,14 @@ class _AudioTimeline:
     return out
 
 
+@functools.lru_cache(maxsize=16)
+def _resample_filter(up: int, down: int) -> np.ndarray:
+  """The low-pass FIR resample_poly designs by default (Kaiser, beta 5), built once."""
+  max_rate = max(up, down)
+  return scipy.signal.firwin(2 * 10 * max_rate + 1, 1.0 / max_rate,
+                             window=("kaiser", 5.0)).astype(np.float32)
+
+
 def _resampled(timeline: _AudioTimeline, sample_rate: int, start_s: float, num_samples: int) -> np.ndarray:
   """float32 [num_samples]: sample k is the audio at start_s + k / sample_rate."""
   rate_in = timeline.rate
@@ -452,7 +466,7 @@ def _resampled(timeline: _AudioTimeline, sample_rate: int, start_s: float, num_s
   first_in = int(round((start_s - margin_out / sample_rate) * rate_in))
   count_in = int(math.ceil((num_samples + 2 * margin_out) * down / up)) + 1
   native = timeline.samples(first_in, count_in)
-  out = scipy.signal.resample_poly(native, up, down)
+  out = scipy.signal.resample_poly(native, up, down, window=_resample_filter(up, down))
   return out[margin_out:margin_out + num_samples].astype(np.float32, copy=False)
 
 
@@ -503,28 +517,43 @@ def _convert_frame(bgr: np.ndarray, size: int, channels: int) -> np.ndarray:
   return image.reshape(size, size, channels)
 
 
+class _VideoFrame:
+  """One decoded frame: its timeline time, its BGR pixels, converted on first use."""
+  __slots__ = ("time_s", "bgr", "_image")
+
+  def __init__(self, time_s: float, bgr: np.ndarray):
+    self.time_s, self.bgr, self._image = time_s, bgr, None
+
+  def image(self, size: int, channels: int) -> np.ndarray:
+    if self._image is None:
+      self._image = _convert_frame(self.bgr, size, channels)
+    return self._image
+
+
 class _FrameReader:
   """Streams a video with OpenCV and answers "which frame shows time t" for non-decreasing t.
 
   The answer is the frame with the latest presentation timestamp <= t, or the
-  first frame for times before it. Only frames that can be an answer are
-  converted and resized (decoding still visits every frame), so long videos
-  cost little memory.
+  first frame for times before it, or the last frame for times after the end.
+  Only the two frames around t are held, so long videos cost little memory.
+  Every frame is fetched (real files skip frames: a study AVI jumps from 0 to
+  120 ms), but only answers are converted and resized.
   """
 
   def __init__(self, path: str, info: MediaInfo, size: int, channels: int, first_needed_s: float):
     if channels not in (1, 3):
       raise ValueError(f"channels must be 1 (gray) or 3 (RGB), got {channels}")
-    self._path, self._info, self._size, self._channels = path, info, size, channels
+    self._path, self._size, self._channels = path, size, channels
     self._offset_s = info.video_start_s
-    # Frame spacing guess: frames further than two spacings before t are never answers.
-    self._gap_s = 1.0 / info.fps if info.fps else math.inf
-    self._prev: Optional[tuple[float, Optional[np.ndarray]]] = None
+    self._prev: Optional[_VideoFrame] = None
     self._cap, self._ahead = self._open(first_needed_s)
-    self._last_image: Optional[np.ndarray] = self._ahead[1] if self._ahead else None
-    self._primed = self._ahead is not None
+    if self._ahead is None:
+      self._ahead = self._next_frame()
+      if self._ahead is None:
+        self._cap.release()
+        raise MediaError(path, "unsupported_codec", "OpenCV decoded no video frame")
 
-  def _open(self, first_needed_s: float) -> tuple[cv2.VideoCapture, Optional[tuple[float, np.ndarray]]]:
+  def _open(self, first_needed_s: float) -> tuple[cv2.VideoCapture, Optional[_VideoFrame]]:
     """An open capture and, after a seek, the first frame it landed on."""
     cap = cv2.VideoCapture(self._path, cv2.CAP_FFMPEG)
     if not cap.isOpened():
@@ -534,50 +563,32 @@ class _FrameReader:
       return cap, None
     # OpenCV seeks by frame counts derived from fps, which may be wrong: check
     # where it landed by timestamp and decode from the start after an overshoot.
+    self._cap = cap
     cap.set(cv2.CAP_PROP_POS_MSEC, (seek_s - self._offset_s) * 1000.0)
-    if cap.grab():
-      landed_s = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 + self._offset_s
-      ok, bgr = cap.retrieve()
-      if ok and bgr is not None and landed_s <= first_needed_s:
-        return cap, (landed_s, _convert_frame(bgr, self._size, self._channels))
+    landed = self._next_frame()
+    if landed is not None and landed.time_s <= first_needed_s:
+      return cap, landed
     cap.release()
     return cv2.VideoCapture(self._path, cv2.CAP_FFMPEG), None
 
   def close(self) -> None:
     self._cap.release()
 
-  def _grab(self, t: float) -> Optional[tuple[float, Optional[np.ndarray]]]:
+  def _next_frame(self) -> Optional[_VideoFrame]:
     if not self._cap.grab():
       return None
-    pts_s = self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 + self._offset_s
-    if self._ahead is not None:
-      self._gap_s = max(self._gap_s if math.isfinite(self._gap_s) else 0.0, pts_s - self._ahead[0])
-    near_end = pts_s >= self._info.duration_s - 2 * self._gap_s
-    image = None
-    if pts_s > t or t - pts_s < 2 * self._gap_s or near_end:
-      ok, bgr = self._cap.retrieve()
-      if ok and bgr is not None:
-        image = _convert_frame(bgr, self._size, self._channels)
-        self._last_image = image
-    return pts_s, image
+    time_s = self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 + self._offset_s
+    ok, bgr = self._cap.retrieve()
+    if not ok or bgr is None:
+      return None
+    return _VideoFrame(time_s, bgr)
 
   def frame_at(self, t: float) -> np.ndarray:
     """uint8 [size, size, channels]: the frame on screen at timeline time t."""
-    if not self._primed:
-      self._ahead = self._grab(t)
-      self._primed = True
-      if self._ahead is None:
-        raise MediaError(self._path, "unsupported_codec", "OpenCV decoded no video frame")
-    while self._ahead is not None and self._ahead[0] <= t:
-      self._prev = self._ahead
-      self._ahead = self._grab(t)
-    candidates = [self._prev, self._ahead] if self._prev is not None else [self._ahead]
-    for candidate in candidates:   # the later one only after an unexpected timestamp jump
-      if candidate is not None and candidate[1] is not None:
-        return candidate[1]
-    if self._last_image is None:
-      raise MediaError(self._path, "unsupported_codec", "OpenCV returned no image for a frame")
-    return self._last_image
+    while self._ahead is not None and self._ahead.time_s <= t:
+      self._prev, self._ahead = self._ahead, self._next_frame()
+    frame = self._prev if self._prev is not None else self._ahead
+    return frame.image(self._size, self._channels)
 
 
 def read_frames(path: str, times_s: Sequence[float], size: int, channels: int) -> np.ndarray:
