@@ -20,7 +20,8 @@ class Checkpointer:
 
   def __init__(self, workdir: str, keep_latest: int = 2, async_save: bool = True,
                read_only: bool = False):
-    self.directory = os.path.join(os.path.abspath(workdir) if "://" not in workdir else workdir,
+    workdir = os.fspath(workdir)
+    self.directory = os.path.join(workdir if "://" in workdir else os.path.abspath(workdir),
                                   "checkpoints")
     policy = preservation_policy.AnyPreservationPolicy([
         preservation_policy.LatestN(keep_latest),

@@ -57,7 +57,8 @@ class Parallel:
   def first(self, tree: Any) -> Any:
     """Host numpy copy of a value that is identical on every device."""
     if self.mode == "pmap":
-      return jax.device_get(jax.tree.map(lambda x: x[0], tree))
+      # Index on the host: slicing a device array would compile an op per leaf.
+      return jax.tree.map(lambda x: np.array(np.asarray(x)[0]), tree)
     # Under several processes a replicated array is not fully addressable.
     return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
 

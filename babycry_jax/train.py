@@ -84,16 +84,21 @@ def example_inputs(spec: schema.FeatureSpec, config: ml_collections.ConfigDict) 
 
 def create_train_state(config, model, spec, steps_per_epoch: int) -> TrainState:
   """Fresh state on the host, deterministic in config.seed."""
-  init_key, dropout_key, train_key = jax.random.split(jax.random.PRNGKey(config.seed), 3)
-  # BatchNorm needs its named axis even at init; a 1-device pmap provides it.
-  init = jax.pmap(lambda k1, k2: model.init({"params": k1, "dropout": k2},
-                                            example_inputs(spec, config), train=False),
-                  axis_name="batch", devices=jax.local_devices()[:1])
-  variables = jax.tree.map(lambda x: np.asarray(x[0]), init(init_key[None], dropout_key[None]))
-  return TrainState.create(
-      apply_fn=model.apply, params=variables["params"],
-      tx=optimizers.create(config, steps_per_epoch),
-      batch_stats=variables.get("batch_stats"), rng=np.asarray(train_key))
+  tx = optimizers.create(config, steps_per_epoch)
+
+  def init(seed):
+    init_key, dropout_key, train_key = jax.random.split(jax.random.PRNGKey(seed), 3)
+    variables = model.init({"params": init_key, "dropout": dropout_key},
+                           example_inputs(spec, config), train=False)
+    return variables, tx.init(variables["params"]), train_key
+
+  # One compiled call (eager ops would each compile); BatchNorm needs its named
+  # axis even at init, which a 1-device pmap provides.
+  p_init = jax.pmap(init, axis_name="batch", devices=jax.local_devices()[:1])
+  variables, opt_state, train_key = jax.tree.map(
+      lambda x: np.array(np.asarray(x)[0]), p_init(np.array([config.seed], np.uint32)))
+  return TrainState(step=np.zeros((), np.int32), apply_fn=model.apply, params=variables["params"], tx=tx,
+                    opt_state=opt_state, batch_stats=variables.get("batch_stats"), rng=train_key)
 
 
 def evaluate_split(parallel: Parallel, p_eval_step, state, reader: ip.SplitReader,

@@ -65,7 +65,7 @@ def train_step(state: TrainState, batch: dict, *, loss_fn: Callable, aug: Any,
   metrics = {
       "loss": loss,
       "accuracy": lax.psum(correct, AXIS) / jnp.maximum(lax.psum(count, AXIS), 1.0),
-      "grad_norm": optax.global_norm(grads),
+      "grad_norm": optax.tree.norm(grads),
       "skipped_examples": lax.psum(jnp.sum(1.0 - batch["weight"]), AXIS),
   }
   return new_state, metrics

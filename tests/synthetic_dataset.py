@@ -28,7 +28,7 @@ def _record(data: bytes) -> bytes:
 def make_example(rng: np.random.Generator, spec: schema.FeatureSpec, label: int, i: int) -> dict:
   """Label-dependent features: crying has a bright mel band and bright frames."""
   log_mel = rng.normal(0, 1, (spec.mel_frames, spec.n_mels)).astype(np.float32)
-  log_mel[:, 3] += 2.0 * label
+  log_mel[:, 2:6] += 3.0 * label
   frames = rng.integers(0, 100, (spec.num_frames, spec.frame_size, spec.frame_size, spec.channels))
   frames[:, 2:5, 2:5] += 120 * label
   mfcc = rng.normal(0, 1, spec.mfcc_stats_dim).astype(np.float32)
