@@ -348,7 +348,8 @@ class _AudioTimeline:
   """Decodes one file's audio in order, serving mono native-rate samples by timeline index.
 
   Requests must not move backwards (their first index never decreases), which
-  lets the buffer drop what lies behind them: memory stays at about one request.
+  lets it drop decoded frames behind them: memory stays at about one request,
+  also across long gaps in the track (those read as zeros without being stored).
   """
 
   def __init__(self, path: str, info: MediaInfo, first_needed_s: float):
@@ -363,17 +364,16 @@ class _AudioTimeline:
     self.rate = int(self._stream.codec_context.sample_rate)
     self._time_base_s = float(self._stream.time_base)
     self._origin_s = _origin_s(self._info, self._stream, self._info.audio_start_s)
-    self._chunks: list[np.ndarray] = []
-    self._buffer_start: Optional[int] = 0   # timeline index (native rate) of the first buffered sample
-    self._buffer_end: Optional[int] = 0     # one past the last buffered sample
-    self._next_index: Optional[int] = None  # where the previous frame ended
+    # Decoded frames as (first timeline index at the native rate, mono samples), in order.
+    self._segments: list[tuple[int, np.ndarray]] = []
+    self._decoded_end = -math.inf    # one past the last decoded sample
+    self._next_index: Optional[int] = None   # where the previous frame ended
     self._eof = False
     self._seeked = False
     if seek_s > _SEEK_MIN_S:
       try:
         target = int((seek_s + self._origin_s) / self._stream.time_base)
         self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
-        self._buffer_start = self._buffer_end = None   # set by the first frame
         self._seeked = True
       except av.error.FFmpegError:
         self._container.seek(0)
@@ -399,49 +399,41 @@ class _AudioTimeline:
       samples = np.interp(np.linspace(0, len(samples) - 1, count), np.arange(len(samples)),
                           samples).astype(np.float32)
     if frame.pts is not None and frame.time_base is not None:
-      time_s = frame.pts * self._time_base_s if frame.time_base == self._stream.time_base else float(
-          frame.pts * frame.time_base)
+      if frame.time_base == self._stream.time_base:
+        time_s = frame.pts * self._time_base_s
+      else:
+        time_s = float(frame.pts * frame.time_base)
       index = int(round((time_s - self._origin_s) * self.rate))
       if self._next_index is not None and abs(index - self._next_index) <= _AUDIO_CONTIGUITY_S * self.rate:
         index = self._next_index
     else:
       index = self._next_index if self._next_index is not None else 0
     self._next_index = index + len(samples)
-    if self._buffer_start is None:   # first frame after a seek
-      self._buffer_start = self._buffer_end = index
-    if index < self._buffer_end:     # overlaps what we have: keep the earlier samples
-      samples = samples[self._buffer_end - index:]
-      index = self._buffer_end
-    if index > self._buffer_end:     # a gap (late start, dropped packets): silence
-      self._chunks.append(np.zeros(index - self._buffer_end, np.float32))
-    if len(samples):
-      self._chunks.append(samples)
-    self._buffer_end = max(self._buffer_end, index + len(samples))
+    self._segments.append((index, samples))
+    self._decoded_end = max(self._decoded_end, index + len(samples))
 
   def samples(self, first: int, count: int) -> np.ndarray:
     """float32 [count]: native-rate samples first..first+count of the timeline, zeros where none."""
-    while not self._eof and (self._buffer_end is None or self._buffer_end < first + count):
+    while not self._eof and self._decoded_end < first + count:
       frame = next(self._frames, None)
       if frame is None:
         self._eof = True
-      else:
-        self._place(frame)
-      if (self._seeked and self._buffer_start is not None
-          and self._buffer_start > max(first, int(self._info.audio_start_s * self.rate))):
-        # The seek landed after the wanted start: decode from the beginning instead.
-        self._container.close()
-        self._start(seek_s=0.0)
+        break
+      self._place(frame)
+      if self._seeked:   # first frame after a seek: did it land early enough?
+        self._seeked = False
+        if self._segments[0][0] > max(first, int(self._info.audio_start_s * self.rate)):
+          # It landed after the wanted start: decode from the beginning instead.
+          self._container.close()
+          self._start(seek_s=0.0)
     out = np.zeros(count, np.float32)
-    if self._buffer_start is None or not self._chunks:
-      return out
-    buffer = np.concatenate(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
-    lo, hi = max(first, self._buffer_start), min(first + count, self._buffer_end)
-    if hi > lo:
-      out[lo - first:hi - first] = buffer[lo - self._buffer_start:hi - self._buffer_start]
-    # Keep only what later requests (which start at or after `first`) can still need.
-    keep_from = min(max(first, self._buffer_start), self._buffer_end)
-    self._chunks = [buffer[keep_from - self._buffer_start:]]
-    self._buffer_start = keep_from
+    end = first + count
+    for index, samples in self._segments:   # later frames win where frames overlap
+      lo, hi = max(first, index), min(end, index + len(samples))
+      if hi > lo:
+        out[lo - first:hi - first] = samples[lo - index:hi - index]
+    # Later requests start at or after `first`: frames ending before it are done.
+    self._segments = [(i, x) for i, x in self._segments if i + len(x) > first]
     return out
 
 
