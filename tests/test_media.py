@@ -28,8 +28,8 @@ def write_clip(path: pathlib.Path, duration_s: float = 4.0, *,
                flashes=(), video_codec: str = "mpeg4",
                audio_rate: int = 16000, audio_start_s: float = 0.0, bursts=(),
                audio_codec: str = "aac", channels: int = 1,
-               video: bool = True, audio: bool = True) -> pathlib.Path:
-  """Writes a real media file: dark frames, white during `flashes` [(start_s, end_s)];
+               video: bool = True, audio: bool = True, base_rgb=(DARK, DARK, DARK)) -> pathlib.Path:
+  """Writes a real media file: base_rgb frames, white during `flashes` [(start_s, end_s)];
   a quiet 220 Hz hum, a loud 1 kHz tone during `bursts`; audio starting at audio_start_s."""
   container = av.open(str(path), "w")
   video_stream = audio_stream = None
@@ -44,8 +44,8 @@ def write_clip(path: pathlib.Path, duration_s: float = 4.0, *,
   if video:
     for i in range(int(round(duration_s * fps))):
       t = float(i / fps)
-      level = WHITE if any(a <= t < b for a, b in flashes) else DARK
-      frame = av.VideoFrame.from_ndarray(np.full((size[1], size[0], 3), level, np.uint8), format="rgb24")
+      rgb = (WHITE,) * 3 if any(a <= t < b for a, b in flashes) else base_rgb
+      frame = av.VideoFrame.from_ndarray(np.full((size[1], size[0], 3), rgb, np.uint8), format="rgb24")
       frame.pts = i
       for packet in video_stream.encode(frame):
         container.mux(packet)
@@ -405,3 +405,29 @@ def test_short_input_is_padded_or_skipped(short_clip):
 def test_too_short_input_raises(short_clip):
   spec = dataclasses.replace(PAPER, min_duration_s=3.0)
   _assert_media_error(short_clip, "too_short", call=lambda p: list(media.iter_windows(p, spec)))
+
+
+def test_rgb_frames_keep_channel_order_and_gray_is_luminance(tmp_path):
+  path = write_clip(tmp_path / "red.mkv", 1.5, fps=fractions.Fraction(25), audio=False,
+                    base_rgb=(200, 30, 30))
+  rgb = media.read_frames(path, [0.5], 8, 3)[0].astype(int)
+  assert rgb.shape == (8, 8, 3)
+  assert abs(rgb[..., 0].mean() - 200) < 12 and abs(rgb[..., 2].mean() - 30) < 12
+  gray = media.read_frames(path, [0.5], 8, 1)[0].astype(int)
+  assert gray.shape == (8, 8, 1)
+  assert abs(gray.mean() - (0.299 * 200 + 0.587 * 30 + 0.114 * 30)) < 12
+  with pytest.raises(ValueError, match="channels"):
+    media.read_frames(path, [0.5], 8, 2)
+
+
+def test_window_plan_for_lengths_hops_and_policies():
+  plan = media.window_starts(10.0, PAPER, 4.0)
+  assert plan == [(0.0, False), (4.0, False), (8.0, True)]          # 2 s tail kept, padded
+  assert media.window_starts(8.5, PAPER, 4.0) == [(0.0, False), (4.0, False)]   # 0.5 s tail < 1 s minimum
+  assert media.window_starts(7.98, PAPER, 4.0) == [(0.0, False), (4.0, False)]  # within tolerance: full
+  assert media.window_starts(10.0, dataclasses.replace(PAPER, short_policy="skip"), 4.0) == [
+      (0.0, False), (4.0, False)]
+  assert media.window_starts(6.0, PAPER, 1.0) == [(0.0, False), (1.0, False), (2.0, False)]
+  assert media.window_starts(2.0, PAPER, 4.0) == [(0.0, True)]
+  with pytest.raises(ValueError):
+    media.window_starts(10.0, PAPER, 0.0)
