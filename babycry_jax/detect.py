@@ -36,6 +36,7 @@ from babycry_jax import console, plots, schema
 from babycry_jax import evaluate as evaluate_lib
 from babycry_jax import input_pipeline as ip
 from babycry_jax.train_step import MODEL_INPUTS
+from preprocess import features, media
 
 log = console.logger()
 
@@ -171,7 +172,7 @@ class Detector:
     started = time.perf_counter()
     template = self.window_inputs(self._empty_features())
     self._template = {k: np.zeros_like(v) for k, v in template.items()}
-    self._predict_batch([self._template])  # compiles once, for every later batch
+    self.predict([self._template])  # compiles once, for every later batch
     self.compile_s = time.perf_counter() - started
 
   def _empty_features(self) -> dict[str, Any]:
@@ -198,12 +199,18 @@ class Detector:
     inputs = self.decoder.model_inputs(record)
     return {k: inputs[k] for k in MODEL_INPUTS}
 
-  def _predict_batch(self, examples: list[dict[str, np.ndarray]]) -> np.ndarray:
-    """[n] crying probabilities; the batch is padded to batch_size so it compiles once."""
-    n = len(examples)
-    padded = examples + [self._template] * (self.batch_size - n)
+  def _dispatch(self, examples: list[dict[str, np.ndarray]]) -> jax.Array:
+    """Starts the model on up to batch_size windows (padded to batch_size, so it compiles once).
+
+    Returns the [batch_size] crying probabilities as a device array still being computed.
+    """
+    padded = examples + [self._template] * (self.batch_size - len(examples))
     batch = {k: np.stack([e[k] for e in padded]) for k in MODEL_INPUTS}
-    return np.asarray(self._predict(self._variables, batch))[:n]
+    return self._predict(self._variables, batch)
+
+  def predict(self, examples: list[dict[str, np.ndarray]]) -> np.ndarray:
+    """[n] crying probabilities of n <= batch_size windows' model inputs."""
+    return np.asarray(self._dispatch(examples))[:len(examples)]
 
   def plan_modalities(self, path: str, has_audio: bool, has_video: bool) -> tuple[tuple[str, ...], str]:
     """(modalities the model will use, a note for the user); DetectError when none fits."""
@@ -226,9 +233,28 @@ class Detector:
       note += f" ({self.model_name} ignores the {' and '.join(ignored)} track)"
     return used, note
 
+  def iter_window_features(self, path: str, hop_s: float,
+                           timings: dict[str, float] | None = None) -> Iterator[tuple[Any, dict]]:
+    """(media.Window, features.window_features of it) for every window of a file, streamed.
+
+    These are the exact record features preprocessing stores for a window at
+    the same start; `timings` (if given) accumulates "decode" and "features" seconds.
+    """
+    timings = {} if timings is None else timings
+    windows = media.iter_windows(path, self.spec, hop_s)
+    while True:
+      t0 = time.perf_counter()
+      window = next(windows, None)
+      t1 = time.perf_counter()
+      timings["decode"] = timings.get("decode", 0.0) + t1 - t0
+      if window is None:
+        return
+      feats = features.window_features(window, self.spec)
+      timings["features"] = timings.get("features", 0.0) + time.perf_counter() - t1
+      yield window, feats
+
   def detect(self, path: str, hop_s: float = 1.0, threshold: float = 0.5) -> Detection:
     """Scores every window of a file; raises media.MediaError or DetectError for unusable files."""
-    from preprocess import features, media
     if hop_s <= 0:
       raise ValueError(f"hop_s must be positive, got {hop_s}")
     started = time.perf_counter()
@@ -239,33 +265,37 @@ class Detector:
     timings = {"probe": time.perf_counter() - started, "decode": 0.0, "features": 0.0, "model": 0.0}
     starts, ends, padded, probabilities = [], [], [], []
     pending: list[dict[str, np.ndarray]] = []
+    in_flight: list[Any] = []
 
-    def flush():
+    def collect(keep: int) -> None:
+      # Results are fetched one batch late, so the model runs while the next windows decode.
       t0 = time.perf_counter()
-      probabilities.extend(self._predict_batch(pending).tolist())
+      while len(in_flight) > keep:
+        array, n = in_flight.pop(0)
+        probabilities.extend(np.asarray(array)[:n].tolist())
       timings["model"] += time.perf_counter() - t0
-      pending.clear()
 
-    windows: Iterator[Any] = media.iter_windows(path, self.spec, hop_s)
-    while True:
+    def submit() -> None:
       t0 = time.perf_counter()
-      window = next(windows, None)
-      t1 = time.perf_counter()
-      timings["decode"] += t1 - t0
-      if window is None:
-        break
-      feats = features.window_features(window, self.spec)
+      in_flight.append((self._dispatch(pending), len(pending)))
+      pending.clear()
+      timings["model"] += time.perf_counter() - t0
+      collect(keep=1)
+
+    for window, feats in self.iter_window_features(path, hop_s, timings):
+      t0 = time.perf_counter()
       pending.append(self.window_inputs(feats))
       if feats["has_audio"]:
         strip.add(window.start_s, feats["audio/log_mel"], window.duration_s)
-      timings["features"] += time.perf_counter() - t1
+      timings["features"] += time.perf_counter() - t0
       starts.append(window.start_s)
       ends.append(window.start_s + window.duration_s)
       padded.append(window.padded)
       if len(pending) == self.batch_size:
-        flush()
+        submit()
     if pending:
-      flush()
+      submit()
+    collect(keep=0)
     timings["total"] = time.perf_counter() - started
     starts_a, ends_a = np.asarray(starts, np.float64), np.asarray(ends, np.float64)
     probs_a = np.asarray(probabilities, np.float64)
@@ -368,7 +398,6 @@ def summary_line(detection: Detection, json_path: str) -> str:
 
 def error_line(path: str, error: Exception) -> str:
   """One line saying which file failed and why."""
-  from preprocess import media
   if isinstance(error, media.MediaError):
     return f"{path}: error: {error.reason}: {error.detail}"
   if isinstance(error, DetectError):
