@@ -1,0 +1,81 @@
+"""What a model batch looks like: checked access to its arrays, and stand-in batches.
+
+Every model reads its inputs through `read_input` so a wrong key or rank fails
+with a message naming the model and the array, not deep inside a conv.
+`example_batch` builds a batch of the right shapes for initialisation, FLOP
+counts and tests.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Batch = Mapping[str, Any]
+
+# The rank each batch array must have, batch axis included.
+INPUT_RANKS = {
+    "log_mel": 3,      # [B, audio_frames, n_mels]
+    "mfcc_stats": 2,   # [B, 78]
+    "frames": 5,       # [B, video_frames, H, W, C]
+    "has_audio": 1,    # [B]
+    "has_video": 1,    # [B]
+}
+
+
+def read_input(batch: Batch, key: str, owner: str) -> jax.Array:
+  """Returns `batch[key]` after checking that it exists and has the expected rank.
+
+  Args:
+    batch: the model batch (see babycry_jax.models).
+    key: one of INPUT_RANKS.
+    owner: the model's name, used in error messages.
+  """
+  if key not in batch:
+    raise KeyError(f"model {owner!r} needs batch[{key!r}]; the batch has {sorted(batch)}")
+  value = batch[key]
+  rank = INPUT_RANKS[key]
+  if np.ndim(value) != rank:
+    raise ValueError(f"model {owner!r}: batch[{key!r}] must have rank {rank}, "
+                     f"got shape {np.shape(value)}")
+  return value
+
+
+def presence(batch: Batch, modality: str, owner: str) -> jax.Array:
+  """The [B] float32 mask of examples that have `modality` ("audio" or "video").
+
+  A batch without the flag counts every example as present.
+  """
+  key = f"has_{modality}"
+  if key not in batch:
+    data_key = "log_mel" if modality == "audio" else "frames"
+    size = np.shape(read_input(batch, data_key, owner))[0]
+    return jnp.ones((size,), jnp.float32)
+  return jnp.asarray(read_input(batch, key, owner), jnp.float32)
+
+
+def example_batch(batch_size: int = 2, audio_frames: int = 300, n_mels: int = 128,
+                  mfcc_dim: int = 78, video_frames: int = 18, frame_size: int = 64,
+                  channels: int = 1, seed: int | None = None) -> dict[str, np.ndarray]:
+  """A batch with the model-facing shapes: zeros, or standard normals when `seed` is set.
+
+  Returns:
+    log_mel [B, audio_frames, n_mels], mfcc_stats [B, mfcc_dim],
+    frames [B, video_frames, frame_size, frame_size, channels] (float32), and
+    has_audio, has_video [B] set to 1.0.
+  """
+  shapes = {
+      "log_mel": (batch_size, audio_frames, n_mels),
+      "mfcc_stats": (batch_size, mfcc_dim),
+      "frames": (batch_size, video_frames, frame_size, frame_size, channels),
+  }
+  if seed is None:
+    batch = {k: np.zeros(s, np.float32) for k, s in shapes.items()}
+  else:
+    rng = np.random.default_rng(seed)
+    batch = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+  batch["has_audio"] = np.ones((batch_size,), np.float32)
+  batch["has_video"] = np.ones((batch_size,), np.float32)
+  return batch
