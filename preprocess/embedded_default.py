@@ -497,7 +497,7 @@ def _draw_face(img: np.ndarray, face: _Face, t_s: float, mouth_open: float, sque
   mouth_h = 0.2 * h * mouth_open
   if mouth_h >= 1.5:
     cv2.ellipse(img, (int(cx), int(mouth_y)), (int(mouth_w), int(mouth_h)), 0, 0, 360,
-                (40, 30, 95), -1, cv2.LINE_AA)
+                (25, 20, 60), -1, cv2.LINE_AA)
     cv2.ellipse(img, (int(cx), int(mouth_y)), (int(mouth_w), int(mouth_h)), 0, 0, 360,
                 (70, 70, 160), max(thick // 2, 1), cv2.LINE_AA)
   else:
@@ -888,7 +888,8 @@ def generate(output_dir: str, num_clips: int = 600, seed: int = 0, workers: int 
     else:
       # Spawned workers: safe even when the caller already started JAX threads.
       context = multiprocessing.get_context("spawn")
-      with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+      with concurrent.futures.ProcessPoolExecutor(min(workers, num_clips),
+                                                  mp_context=context) as pool:
         futures = [pool.submit(_make_clip, tmp, seed, item) for item in plan]
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
           future.result()

@@ -4,6 +4,7 @@ import os
 import pathlib
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -98,11 +99,11 @@ def test_same_seed_same_content_other_seed_differs(dataset, tmp_path):
 def _mouth_darkness_and_audio_envelope(clip: dict) -> tuple[np.ndarray, np.ndarray]:
   """Per frame: how dark the most changing pixels are, and the audio RMS around it."""
   frames = clip["frames"].astype(np.float32)
-  # The open mouth is the largest thing that changes, so take the pixels whose
-  # brightness varies most over time.
-  spread = frames.std(axis=0)
-  mouth = spread >= np.quantile(spread, 0.98)
-  darkness = -frames[:, mouth].mean(axis=1)
+  # The open mouth is the largest blob that changes over time; edges that
+  # shift with head motion are thin, so blurring the change map favours the mouth.
+  change = cv2.blur(frames.std(axis=0), (11, 11))
+  y, x = np.unravel_index(np.argmax(change), change.shape)
+  darkness = -frames[:, max(y - 5, 0):y + 6, max(x - 5, 0):x + 6].mean(axis=(1, 2))
   audio, sample_rate = clip["audio"], clip["sample_rate"]
   half = int(0.5 * sample_rate * np.median(np.diff(clip["frame_times"])))
   envelope = []
@@ -123,8 +124,8 @@ def test_crying_mouth_moves_in_sync_with_the_cry(dataset):
     # Half a second out of step the match must be clearly worse.
     shift = max(int(0.5 / 4.0 * darkness.size), 1)
     out_of_sync = np.corrcoef(darkness[shift:], envelope[:-shift])[0, 1]
-    assert in_sync > 0.6, (r, in_sync)
-    assert in_sync > out_of_sync + 0.1, (r, in_sync, out_of_sync)
+    assert in_sync > 0.7, (r, in_sync)
+    assert in_sync > out_of_sync + 0.2, (r, in_sync, out_of_sync)
 
 
 def test_existing_dataset_is_reused_not_rebuilt(dataset, monkeypatch):
