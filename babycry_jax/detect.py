@@ -42,7 +42,7 @@ log = console.logger()
 
 MEDIA_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".wav", ".ogg", ".mp3", ".flac")
 # Spectrogram columns kept for the timeline strip; longer files are averaged down.
-_TIMELINE_COLUMNS = 2000
+_TIMELINE_COLUMNS = 1200
 
 
 class DetectError(Exception):
@@ -123,11 +123,17 @@ class _SpectrogramStrip:
     self._frame_s = 1.0 / frames_per_s
     self._columns: list[np.ndarray] = []
     self._times: list[np.ndarray] = []
+    self._last: tuple[float, np.ndarray, int] | None = None
 
   def add(self, start_s: float, log_mel: np.ndarray, content_s: float) -> None:
     """log_mel [mel_frames, n_mels] dB of the window starting at start_s."""
-    take = min(self._take, max(1, int(round(content_s / self._frame_s))))
-    part = np.asarray(log_mel[:take], np.float32)
+    content_frames = max(1, int(round(content_s / self._frame_s)))
+    self._append(start_s, log_mel[:min(self._take, content_frames)])
+    # The last window also shows past its first hop; kept until the stream ends.
+    self._last = (start_s, log_mel, content_frames)
+
+  def _append(self, start_s: float, log_mel: np.ndarray) -> None:
+    part = np.asarray(log_mel, np.float32)
     columns = len(part) // self._pool
     if columns == 0:
       pooled = part.mean(axis=0, keepdims=True)
@@ -137,8 +143,14 @@ class _SpectrogramStrip:
     self._times.append(start_s + np.arange(len(pooled)) * self._pool * self._frame_s)
 
   def result(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """([n_mels, T] dB columns, [T] their times in seconds), or (None, None) without audio."""
     if not self._columns:
       return None, None
+    if self._last is not None:
+      start_s, log_mel, content_frames = self._last
+      if content_frames > self._take:
+        self._append(start_s + self._take * self._frame_s, log_mel[self._take:content_frames])
+      self._last = None
     return np.concatenate(self._columns).T.astype(np.float32), np.concatenate(self._times)
 
 

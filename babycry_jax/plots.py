@@ -21,10 +21,11 @@ CRYING_COLOR = "tab:red"
 NOT_CRYING_COLOR = "tab:blue"
 
 
-def _save(fig: Figure, path: str) -> str:
+def _save(fig: Figure, path: str, tight: bool = True) -> str:
   tmp = f"{path}.tmp-{os.getpid()}"
   try:
-    fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    # A tight bounding box draws the figure twice; the timeline sets its margins instead.
+    fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight" if tight else None)
     os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):
@@ -145,7 +146,8 @@ def timeline_png(path: str, title: str, window_starts_s: np.ndarray, window_ends
     spectrogram_note: shown instead of the strip when `spectrogram` is None.
   """
   fig = Figure(figsize=(12, 5))
-  grid = fig.add_gridspec(2, 1, height_ratios=[2, 1], hspace=0.08)
+  grid = fig.add_gridspec(2, 1, height_ratios=[2, 1], hspace=0.08, left=0.06, right=0.98,
+                          top=0.93, bottom=0.1)
   ax = fig.add_subplot(grid[0])
   strip = fig.add_subplot(grid[1], sharex=ax)
   xmax = max(float(duration_s), float(window_ends_s.max()) if len(window_ends_s) else 0.0, 1e-3)
@@ -172,4 +174,4 @@ def timeline_png(path: str, title: str, window_starts_s: np.ndarray, window_ends
                transform=strip.transAxes)
     strip.set_yticks([])
   strip.set(xlim=(0, xmax), xlabel="time (s)")
-  return _save(fig, path)
+  return _save(fig, path, tight=False)
