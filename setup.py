@@ -12,6 +12,7 @@ INSTALL_REQUIRES = [
     "tfrecord==1.14.6",
     "protobuf==6.33.6",
     "apache-beam[tfrecord]==2.77.0",
+    "google-crc32c==1.9.0",  # fast TFRecord checksums in Beam
     "librosa==0.11.0",
     "opencv-python-headless==5.0.0.93",
     "av==18.1.0",
