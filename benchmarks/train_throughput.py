@@ -1,0 +1,250 @@
+"""Training throughput: our pmapped train step against the study's Keras model, per family.
+
+    python -m benchmarks.train_throughput [--families audio_cnn,lstm] [--quick]
+
+For each model family (audio CNN, LSTM, 3D CNN, CNN+3DCNN+LSTM fusion) both
+sides train the same architecture at the paper's input shapes (log-mel 300x128,
+frames 18x64x64x1) with the config's batch size and optimizer:
+
+- ours: babycry_jax.train_step.train_step under Parallel("pmap") on every local
+  device (one CPU device unless XLA_FLAGS asks for more), fed a host batch
+  shaped [local_devices, per_device_batch, ...] each step, as train.py does;
+- the baseline: benchmarks/keras_reference.py in the TensorFlow venv
+  (benchmarks/tf_env.py), `model.train_on_batch` on the same host batch.
+
+Both follow benchmarks.Protocol (warm-up steps, then the median of timed runs)
+and use every core for intra-op work.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import importlib
+import json
+import os
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from benchmarks import Protocol, time_calls
+
+AUDIO_FRAMES = 300   # the study's 3 s of log-mel
+VIDEO_FRAMES = 18    # the study's 18 frames
+N_MELS = 128
+FRAME_SIZE = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+  """One model family: our registered model and config, and the Keras model it is timed against.
+
+  Attributes:
+    name: the family, as results name it.
+    config: module under configs/ whose optimizer, loss and batch size are used.
+    model_kwargs: overrides of the config's model_kwargs (the study's network size).
+    keras_model: name of the builder in benchmarks/keras_reference.py.
+  """
+  name: str
+  config: str
+  model_kwargs: tuple[tuple[str, Any], ...] = ()
+  keras_model: str = ""
+
+
+FAMILIES = (
+    Family("audio_cnn", "cnn6", keras_model="cnn6"),
+    Family("lstm", "lstm", keras_model="lstm"),
+    Family("3dcnn", "c3d", keras_model="c3d"),
+    # The config trains the "small" size by default; the study's network is "paper".
+    Family("fusion_cnn_3dcnn_lstm", "fusion_cnn_3dcnn_lstm", (("size", "paper"),),
+           keras_model="fusion_cnn_3dcnn_lstm"),
+)
+FAMILY_NAMES = tuple(f.name for f in FAMILIES)
+
+
+def family(name: str) -> Family:
+  for f in FAMILIES:
+    if f.name == name:
+      return f
+  raise ValueError(f"unknown model family {name!r}; choose from {', '.join(FAMILY_NAMES)}")
+
+
+def load_config(fam: Family, batch_size: Optional[int] = None):
+  """The family's config with the study's network size and paper input lengths."""
+  config = importlib.import_module(f"configs.{fam.config}").get_config()
+  with config.unlocked():
+    for key, value in fam.model_kwargs:
+      config.model_kwargs[key] = value
+    config.audio_frames = AUDIO_FRAMES
+    config.video_frames = VIDEO_FRAMES
+    if batch_size is not None:
+      config.batch_size = batch_size
+  return config
+
+
+def host_batch(batch_size: int, local_devices: int, audio_frames: int = AUDIO_FRAMES,
+               video_frames: int = VIDEO_FRAMES, n_mels: int = N_MELS,
+               frame_size: int = FRAME_SIZE, seed: int = 0) -> dict[str, np.ndarray]:
+  """A random training batch as the input pipeline hands it over.
+
+  Returns:
+    log_mel [D, B/D, audio_frames, n_mels], mfcc_stats [D, B/D, 78],
+    frames [D, B/D, video_frames, frame_size, frame_size, 1] (float32),
+    has_audio, has_video, weight [D, B/D] float32 ones, label [D, B/D] int32;
+    D = local_devices.
+  """
+  if batch_size % local_devices:
+    raise ValueError(f"batch size {batch_size} is not divisible by {local_devices} local devices")
+  from babycry_jax.models.batch_inputs import example_batch
+  batch = example_batch(batch_size, audio_frames, n_mels, video_frames=video_frames,
+                        frame_size=frame_size, seed=seed)
+  batch["label"] = (np.arange(batch_size) % 2).astype(np.int32)
+  batch["weight"] = np.ones((batch_size,), np.float32)
+  return {k: v.reshape((local_devices, -1) + v.shape[1:]) for k, v in batch.items()}
+
+
+class OurStep:
+  """The real pmapped train step of one config, with its state and a fixed host batch."""
+
+  def __init__(self, config, audio_frames: int = AUDIO_FRAMES, video_frames: int = VIDEO_FRAMES,
+               n_mels: int = N_MELS, frame_size: int = FRAME_SIZE):
+    import jax
+
+    from babycry_jax import augment, losses, schema, train
+    from babycry_jax.parallel import Parallel
+    from babycry_jax.train_step import train_step
+
+    self.config = config
+    spec = schema.preset("paper", n_mels=n_mels, frame_size=frame_size)
+    self.parallel = Parallel("pmap")
+    model = train.create_model(config)
+    state = train.create_train_state(config, model, spec, steps_per_epoch=100)
+    self.param_count = int(sum(np.size(x) for x in jax.tree_util.tree_leaves(state.params)))
+    self.step_fn = self.parallel.wrap_train(functools.partial(
+        train_step, loss_fn=losses.get(config.loss),
+        aug=augment.AugmentConfig.from_config(config.augment),
+        modality_dropout=config.modality_dropout))
+    self.state = self.parallel.replicate(state)
+    self.batch = host_batch(config.batch_size, self.parallel.local_devices, audio_frames,
+                            video_frames, n_mels, frame_size)
+    self.metrics = None
+
+  def __call__(self):
+    self.state, self.metrics = self.step_fn(self.state, self.parallel.shard_batch(self.batch))
+    return self.metrics
+
+  def compiled(self):
+    """The compiled executable of the step (for XLA's cost analysis and HLO)."""
+    import jax
+    # pmap lowers against abstract per-device shapes; the host copies give them.
+    state = jax.tree.map(np.asarray, self.state)
+    return self.step_fn.lower(state, self.parallel.shard_batch(self.batch)).compile()
+
+  def train_flops_per_example(self) -> float:
+    """XLA's FLOP count of one compiled step (one device's share) / per-device batch."""
+    analysis = self.compiled().cost_analysis()
+    if isinstance(analysis, (list, tuple)):
+      analysis = analysis[0] if analysis else {}
+    if not analysis or "flops" not in analysis:
+      raise RuntimeError("XLA's cost analysis reported no FLOP count on this backend")
+    return float(analysis["flops"]) / (self.config.batch_size // self.parallel.local_devices)
+
+
+def _wait(metrics) -> None:
+  import jax
+  jax.block_until_ready(metrics)
+
+
+def measure_ours(fam: Family, protocol: Protocol, batch_size: Optional[int] = None,
+                 **shape_overrides) -> dict[str, Any]:
+  """Examples/s of our pmapped train step for one family.
+
+  Returns:
+    {"examples_per_s", "seconds_per_step", "runs_s", "warmup_s", "batch_size",
+     "local_devices", "model", "optimizer", "param_count", "final_loss"}
+  """
+  import jax
+  config = load_config(fam, batch_size)
+  step = OurStep(config, **shape_overrides)
+  timing = time_calls(step, _wait, protocol)
+  loss = float(np.asarray(jax.device_get(step.metrics["loss"])).reshape(-1)[0])
+  return {
+      "examples_per_s": config.batch_size / timing["seconds_per_call"],
+      "seconds_per_step": timing["seconds_per_call"],
+      "runs_s": timing["runs_s"],
+      "warmup_s": timing["warmup_s"],
+      "batch_size": config.batch_size,
+      "local_devices": step.parallel.local_devices,
+      "model": config.model,
+      "model_kwargs": config.model_kwargs.to_dict(),
+      "optimizer": config.optimizer,
+      "param_count": step.param_count,
+      "final_loss": loss,
+  }
+
+
+def keras_spec(fam: Family, batch_size: Optional[int] = None) -> dict[str, Any]:
+  """What keras_reference.py needs to build the same training set-up: model, optimizer, shapes."""
+  config = load_config(fam, batch_size)
+  return {
+      "model": fam.keras_model,
+      "batch_size": config.batch_size,
+      "optimizer": config.optimizer,
+      "learning_rate": config.learning_rate,
+      "grad_clip_norm": config.grad_clip_norm,
+      "weight_decay": config.weight_decay,
+      "audio_frames": AUDIO_FRAMES,
+      "video_frames": VIDEO_FRAMES,
+      "n_mels": N_MELS,
+      "frame_size": FRAME_SIZE,
+  }
+
+
+def measure_keras(fam: Family, protocol: Protocol, batch_size: Optional[int] = None,
+                  threads: Optional[int] = None) -> dict[str, Any]:
+  """Examples/s of the study's Keras model, in the TensorFlow venv's own process."""
+  from benchmarks import tf_env
+  spec = keras_spec(fam, batch_size)
+  args = ["-m", "benchmarks.keras_reference", "--spec", json.dumps(spec),
+          "--threads", str(threads or os.cpu_count())] + protocol.to_args()
+  return tf_env.run_json(args)
+
+
+def run(families: Sequence[str] = FAMILY_NAMES, protocol: Protocol = Protocol(),
+        keras: bool = True, verbose: bool = True) -> dict[str, Any]:
+  """Measures every family on both sides.
+
+  Returns:
+    {family: {"ours": measure_ours(...), "keras": measure_keras(...) or None,
+              "speedup": ours / keras examples/s or None}}
+  """
+  results = {}
+  for name in families:
+    fam = family(name)
+    ours = measure_ours(fam, protocol)
+    if verbose:
+      print(f"[train] {name}: ours {ours['examples_per_s']:.1f} ex/s "
+            f"(batch {ours['batch_size']}, {ours['seconds_per_step'] * 1e3:.0f} ms/step)", flush=True)
+    baseline = measure_keras(fam, protocol) if keras else None
+    speedup = None
+    if baseline is not None:
+      speedup = ours["examples_per_s"] / baseline["examples_per_s"]
+      if verbose:
+        print(f"[train] {name}: keras {baseline['examples_per_s']:.1f} ex/s -> {speedup:.2f}x",
+              flush=True)
+    results[name] = {"ours": ours, "keras": baseline, "speedup": speedup}
+  return results
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--families", default=",".join(FAMILY_NAMES))
+  parser.add_argument("--no_keras", action="store_true", help="time our side only")
+  parser.add_argument("--quick", action="store_true", help="few steps, for a smoke run")
+  args = parser.parse_args(argv)
+  protocol = Protocol(2, 2, 1) if args.quick else Protocol()
+  print(json.dumps(run(args.families.split(","), protocol, keras=not args.no_keras), indent=2))
+
+
+if __name__ == "__main__":
+  main()
