@@ -45,7 +45,9 @@ def flops_per_example(model: nn.Module, variables: Mapping[str, Any], batch: Bat
 
   Returns:
     FLOPs per example as XLA's compiled-program cost analysis counts them (a
-    multiply-add is 2 FLOPs).
+    multiply-add is 2 FLOPs). XLA counts a loop body once, so a scanned
+    recurrence (the `lstm` model's 300-step nn.RNN) is counted as one step;
+    the segment LSTMs of the fusion models are unrolled and counted in full.
   """
   def forward(v, b):
     if train:
