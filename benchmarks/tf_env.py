@@ -58,7 +58,8 @@ def ensure(log=print) -> str:
   """Creates the venv with TensorFlow when missing; returns its python executable.
 
   Raises:
-    RuntimeError: when venv creation or the pip install fails (pip's output is shown).
+    RuntimeError: when venv creation or the pip install fails (pip's output is shown
+      as it runs).
   """
   path = venv_dir()
   if is_ready(path):
@@ -75,10 +76,12 @@ def ensure(log=print) -> str:
   )
   for command in steps:
     log(f"[tf_env] $ {' '.join(command)}")
-    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # pip's own lines (Collecting/Downloading ...) are the progress report.
+    result = subprocess.run(command)
     if result.returncode:
+      shutil.rmtree(building, ignore_errors=True)
       raise RuntimeError(f"creating the TensorFlow venv failed at `{' '.join(command)}` "
-                         f"(exit {result.returncode}):\n{result.stdout[-4000:]}")
+                         f"(exit {result.returncode}); pip's output is above")
   # Only `bin/python -m ...` is used, which works after a move (console-script
   # shebangs would still name the build path).
   shutil.rmtree(path, ignore_errors=True)

@@ -69,14 +69,15 @@ def family(name: str) -> Family:
   raise ValueError(f"unknown model family {name!r}; choose from {', '.join(FAMILY_NAMES)}")
 
 
-def load_config(fam: Family, batch_size: Optional[int] = None):
+def load_config(fam: Family, batch_size: Optional[int] = None, audio_frames: int = AUDIO_FRAMES,
+                video_frames: int = VIDEO_FRAMES):
   """The family's config with the study's network size and paper input lengths."""
   config = importlib.import_module(f"configs.{fam.config}").get_config()
   with config.unlocked():
     for key, value in fam.model_kwargs:
       config.model_kwargs[key] = value
-    config.audio_frames = AUDIO_FRAMES
-    config.video_frames = VIDEO_FRAMES
+    config.audio_frames = audio_frames
+    config.video_frames = video_frames
     if batch_size is not None:
       config.batch_size = batch_size
   return config
@@ -106,8 +107,8 @@ def host_batch(batch_size: int, local_devices: int, audio_frames: int = AUDIO_FR
 class OurStep:
   """The real pmapped train step of one config, with its state and a fixed host batch."""
 
-  def __init__(self, config, audio_frames: int = AUDIO_FRAMES, video_frames: int = VIDEO_FRAMES,
-               n_mels: int = N_MELS, frame_size: int = FRAME_SIZE):
+  def __init__(self, config, n_mels: int = N_MELS, frame_size: int = FRAME_SIZE):
+    """config: a training config; its audio_frames and video_frames set the input lengths."""
     import jax
 
     from babycry_jax import augment, losses, schema, train
@@ -125,20 +126,23 @@ class OurStep:
         aug=augment.AugmentConfig.from_config(config.augment),
         modality_dropout=config.modality_dropout))
     self.state = self.parallel.replicate(state)
-    self.batch = host_batch(config.batch_size, self.parallel.local_devices, audio_frames,
-                            video_frames, n_mels, frame_size)
+    self.batch = host_batch(config.batch_size, self.parallel.local_devices, config.audio_frames,
+                            config.video_frames, n_mels, frame_size)
     self.metrics = None
+    self._compiled = None
 
   def __call__(self):
     self.state, self.metrics = self.step_fn(self.state, self.parallel.shard_batch(self.batch))
     return self.metrics
 
   def compiled(self):
-    """The compiled executable of the step (for XLA's cost analysis and HLO)."""
-    import jax
-    # pmap lowers against abstract per-device shapes; the host copies give them.
-    state = jax.tree.map(np.asarray, self.state)
-    return self.step_fn.lower(state, self.parallel.shard_batch(self.batch)).compile()
+    """The compiled executable of the step (for XLA's cost analysis and HLO), compiled once."""
+    if self._compiled is None:
+      import jax
+      # Lowering only reads shapes; host copies keep the donated live state untouched.
+      state = jax.tree.map(np.asarray, self.state)
+      self._compiled = self.step_fn.lower(state, self.parallel.shard_batch(self.batch)).compile()
+    return self._compiled
 
   def train_flops_per_example(self) -> float:
     """XLA's FLOP count of one compiled step (one device's share) / per-device batch."""
@@ -156,19 +160,28 @@ def _wait(metrics) -> None:
 
 
 def measure_ours(fam: Family, protocol: Protocol, batch_size: Optional[int] = None,
-                 **shape_overrides) -> dict[str, Any]:
+                 return_step: bool = False, **shape_overrides) -> Any:
   """Examples/s of our pmapped train step for one family.
+
+  Args:
+    fam: the family.
+    protocol: warm-up and timed steps.
+    batch_size: overrides the config's.
+    return_step: also return the timed OurStep (for FLOP counts and profiles).
+    **shape_overrides: audio_frames, video_frames, n_mels, frame_size (tests use small ones).
 
   Returns:
     {"examples_per_s", "seconds_per_step", "runs_s", "warmup_s", "batch_size",
-     "local_devices", "model", "optimizer", "param_count", "final_loss"}
+     "local_devices", "model", "optimizer", "param_count", "final_loss"}, and the
+    OurStep when return_step.
   """
   import jax
-  config = load_config(fam, batch_size)
+  config = load_config(fam, batch_size, shape_overrides.pop("audio_frames", AUDIO_FRAMES),
+                       shape_overrides.pop("video_frames", VIDEO_FRAMES))
   step = OurStep(config, **shape_overrides)
   timing = time_calls(step, _wait, protocol)
   loss = float(np.asarray(jax.device_get(step.metrics["loss"])).reshape(-1)[0])
-  return {
+  result = {
       "examples_per_s": config.batch_size / timing["seconds_per_call"],
       "seconds_per_step": timing["seconds_per_call"],
       "runs_s": timing["runs_s"],
@@ -181,6 +194,7 @@ def measure_ours(fam: Family, protocol: Protocol, batch_size: Optional[int] = No
       "param_count": step.param_count,
       "final_loss": loss,
   }
+  return (result, step) if return_step else result
 
 
 def keras_spec(fam: Family, batch_size: Optional[int] = None) -> dict[str, Any]:

@@ -1,0 +1,236 @@
+"""Input pipeline speed: our TF-free loader against tf.data on the same TFRecord shards.
+
+    python -m benchmarks.input_pipeline_speed [--dataset_dir D] [--quick]
+
+Ours is babycry_jax.input_pipeline (SplitReader + TrainStream, one process,
+global batch 32) on the train split; the baseline, in the TensorFlow venv, is
+the usual tf.data recipe over the same shard files: TFRecordDataset ->
+shuffle -> map(tf.io.parse_single_example with the schema's feature spec, the
+same crop to 300 mel frames / 18 frames and the same normalization, parallel)
+-> batch(32) -> prefetch, read as numpy. Both repeat epochs, so a few hundred
+records suffice.
+
+Without --dataset_dir the suite generates embedded-default clips and runs the
+Beam job once, keeping the result in ~/.cache/babycry_jax (outside the repo)
+for later runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Optional, Sequence
+
+from benchmarks import Protocol, time_calls
+
+BATCH_SIZE = 32
+AUDIO_FRAMES = 300
+VIDEO_FRAMES = 18
+# The tfrecord value lists each feature is stored in (tfds Tensor, no encoding):
+# floats (float16 ones too) as float_list, integers and bools as int64_list.
+_FLOAT_FEATURES = ("audio/log_mel", "audio/mfcc_stats")
+_INT_FEATURES = ("video/frames", "label", "has_audio", "has_video")
+
+
+def cache_dir() -> str:
+  return os.path.join(os.path.expanduser("~"), ".cache", "babycry_jax")
+
+
+def ensure_dataset(num_clips: int = 160, seed: int = 0, log=print) -> str:
+  """A paper-preset dataset dir built by the Beam job from embedded-default clips (cached)."""
+  from babycry_jax import schema
+  root = os.path.join(cache_dir(), f"input_bench_{num_clips}_clips_seed{seed}")
+  dataset_dir = os.path.join(root, "dataset")
+  if os.path.exists(os.path.join(dataset_dir, schema.METADATA_FILE)):
+    return dataset_dir
+  from preprocess import embedded_default
+  from preprocess.pipeline import build_dataset
+  log(f"[input] building a {num_clips}-clip dataset under {root} (once; it is kept)")
+  media_dir = os.path.join(root, "media")
+  embedded_default.generate(media_dir, num_clips=num_clips, seed=seed, progress=False)
+  # build_dataset makes the dir appear only when complete, so a cut run leaves nothing half-made.
+  build_dataset(media_dir, dataset_dir, schema.preset("paper"), overwrite=True, log=lambda s: None)
+  return dataset_dir
+
+
+def tf_data_spec(dataset_dir: str, split: str = "train", audio_frames: int = AUDIO_FRAMES,
+                 video_frames: int = VIDEO_FRAMES, batch_size: int = BATCH_SIZE) -> dict[str, Any]:
+  """Everything the tf.data side needs, as JSON: shard files, shapes and normalization stats."""
+  from babycry_jax import schema
+  metadata = schema.read_metadata(dataset_dir)
+  spec = schema.FeatureSpec.from_json(metadata["feature_spec"])
+  stats = metadata["stats"]
+  files = sorted(os.path.join(dataset_dir, name) for name in os.listdir(dataset_dir)
+                 if name.startswith(f"babycry-{split}.tfrecord-") and not name.endswith(".index"))
+  if not files:
+    raise FileNotFoundError(f"no {split} shards in {dataset_dir}")
+  return {
+      "files": files,
+      "shapes": {"audio/log_mel": [spec.mel_frames, spec.n_mels],
+                 "audio/mfcc_stats": [spec.mfcc_stats_dim],
+                 "video/frames": [spec.num_frames, spec.frame_size, spec.frame_size, spec.channels],
+                 "label": [], "has_audio": [], "has_video": []},
+      "float_features": list(_FLOAT_FEATURES),
+      "int_features": list(_INT_FEATURES),
+      "audio_frames": audio_frames,
+      "video_frames": video_frames,
+      "batch_size": batch_size,
+      "mel_mean": float(stats["audio/log_mel"]["mean"]),
+      "mel_std": float(max(stats["audio/log_mel"]["std"], 1e-6)),
+      "mfcc_mean": [float(v) for v in stats["audio/mfcc_stats"]["mean"]],
+      "mfcc_std": [float(max(v, 1e-6)) for v in stats["audio/mfcc_stats"]["std"]],
+      "frame_mean": float(stats["video/frames"]["mean"]),
+      "frame_std": float(max(stats["video/frames"]["std"], 1e-6)),
+  }
+
+
+def measure_ours(dataset_dir: str, protocol: Protocol, batch_size: int = BATCH_SIZE,
+                 audio_frames: int = AUDIO_FRAMES, video_frames: int = VIDEO_FRAMES) -> dict[str, Any]:
+  """Examples/s of SplitReader + TrainStream handing out training batches.
+
+  Returns:
+    {"examples_per_s", "seconds_per_batch", "runs_s", "records", "batch_size",
+     "batch_shapes": {key: shape of one batch}}
+  """
+  from babycry_jax import input_pipeline as ip
+  reader = ip.SplitReader(dataset_dir, "train", audio_frames, video_frames)
+  stream = ip.TrainStream(reader, batch_size, seed=0)
+  last = {}
+
+  def next_batch():
+    last["batch"] = next(stream)
+    return last["batch"]
+
+  try:
+    timing = time_calls(next_batch, lambda batch: None, protocol)
+  finally:
+    stream.close()
+  return {"examples_per_s": batch_size / timing["seconds_per_call"],
+          "seconds_per_batch": timing["seconds_per_call"], "runs_s": timing["runs_s"],
+          "records": len(reader), "batch_size": batch_size,
+          "batch_shapes": {k: list(v.shape) for k, v in last["batch"].items()}}
+
+
+def stage_breakdown(dataset_dir: str, num_records: int = 32, audio_frames: int = AUDIO_FRAMES,
+                    video_frames: int = VIDEO_FRAMES) -> dict[str, float]:
+  """Milliseconds per record of each stage of our loader, one thread, no overlap.
+
+  Returns:
+    {"read": shard bytes by index, "parse": protobuf -> numpy (tfds ExampleParserNp),
+     "normalize": crop + normalize (ExampleDecoder.model_inputs)}
+  """
+  import time
+
+  from babycry_jax import input_pipeline as ip
+  reader = ip.SplitReader(dataset_dir, "train", audio_frames, video_frames, num_threads=1)
+  positions = range(min(num_records, len(reader)))
+  t0 = time.perf_counter()
+  raw = [reader.source[i] for i in positions]
+  t1 = time.perf_counter()
+  parsed = [reader.decoder.parse(r) for r in raw]
+  t2 = time.perf_counter()
+  for record in parsed:
+    reader.decoder.model_inputs(record)
+  t3 = time.perf_counter()
+  n = len(raw)
+  return {"read": (t1 - t0) * 1e3 / n, "parse": (t2 - t1) * 1e3 / n,
+          "normalize": (t3 - t2) * 1e3 / n}
+
+
+def measure_tf_data(dataset_dir: str, protocol: Protocol, threads: Optional[int] = None,
+                    **spec_overrides) -> dict[str, Any]:
+  """Examples/s of the tf.data recipe, in the TensorFlow venv's own process."""
+  from benchmarks import tf_env
+  spec = tf_data_spec(dataset_dir, **spec_overrides)
+  args = ["-m", "benchmarks.input_pipeline_speed", "--tf_data_spec", json.dumps(spec),
+          "--threads", str(threads or os.cpu_count())] + protocol.to_args()
+  return tf_env.run_json(args)
+
+
+def _tf_data_main(spec: dict[str, Any], protocol: Protocol, threads: int) -> dict[str, Any]:
+  """The tf.data side; runs only in the TensorFlow venv."""
+  import tensorflow as tf
+  tf.config.threading.set_intra_op_parallelism_threads(threads)
+  tf.config.threading.set_inter_op_parallelism_threads(threads)
+  features = {}
+  for key, shape in spec["shapes"].items():
+    dtype = tf.float32 if key in spec["float_features"] else tf.int64
+    features[key] = tf.io.FixedLenFeature(shape, dtype)
+  mfcc_mean = tf.constant(spec["mfcc_mean"], tf.float32)
+  mfcc_std = tf.constant(spec["mfcc_std"], tf.float32)
+
+  def parse(serialized):
+    r = tf.io.parse_single_example(serialized, features)
+    has_audio = tf.cast(r["has_audio"], tf.float32)
+    has_video = tf.cast(r["has_video"], tf.float32)
+    # float16 in the schema: round the stored values as our decoder's float16 array does.
+    log_mel = tf.cast(tf.cast(r["audio/log_mel"][:spec["audio_frames"]], tf.float16), tf.float32)
+    frames = tf.cast(r["video/frames"][:spec["video_frames"]], tf.float32)
+    return {
+        "log_mel": (log_mel - spec["mel_mean"]) / spec["mel_std"] * has_audio,
+        "mfcc_stats": (r["audio/mfcc_stats"] - mfcc_mean) / mfcc_std * has_audio,
+        "frames": (frames - spec["frame_mean"]) / spec["frame_std"] * has_video,
+        "has_audio": has_audio,
+        "has_video": has_video,
+        "label": tf.cast(r["label"], tf.int32),
+        "weight": tf.ones((), tf.float32),
+    }
+
+  dataset = (tf.data.TFRecordDataset(spec["files"], num_parallel_reads=tf.data.AUTOTUNE)
+             .repeat()
+             .shuffle(256, seed=0)
+             .map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+             .batch(spec["batch_size"], drop_remainder=True)
+             .prefetch(tf.data.AUTOTUNE))
+  iterator = dataset.as_numpy_iterator()
+  timing = time_calls(lambda: next(iterator), lambda batch: None, protocol)
+  return {"examples_per_s": spec["batch_size"] / timing["seconds_per_call"],
+          "seconds_per_batch": timing["seconds_per_call"], "runs_s": timing["runs_s"],
+          "batch_size": spec["batch_size"], "tensorflow": tf.__version__, "threads": threads}
+
+
+def run(dataset_dir: Optional[str] = None, protocol: Protocol = Protocol(3, 20, 3),
+        tf_data: bool = True, verbose: bool = True) -> dict[str, Any]:
+  """Measures both loaders on one dataset dir (built and cached when None).
+
+  Returns:
+    {"dataset_dir", "ours": measure_ours(...), "tf_data": measure_tf_data(...) or None,
+     "ratio_vs_tf_data": ours / tf.data examples/s or None}
+  """
+  dataset_dir = dataset_dir or ensure_dataset()
+  ours = measure_ours(dataset_dir, protocol)
+  if verbose:
+    print(f"[input] ours {ours['examples_per_s']:.0f} ex/s ({ours['records']} train records)",
+          flush=True)
+  baseline = measure_tf_data(dataset_dir, protocol) if tf_data else None
+  ratio = ours["examples_per_s"] / baseline["examples_per_s"] if baseline else None
+  if verbose and baseline:
+    print(f"[input] tf.data {baseline['examples_per_s']:.0f} ex/s -> {ratio:.2f}x", flush=True)
+  return {"dataset_dir": dataset_dir, "ours": ours, "tf_data": baseline, "ratio_vs_tf_data": ratio}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--dataset_dir", default=None)
+  parser.add_argument("--quick", action="store_true")
+  parser.add_argument("--no_tf_data", action="store_true")
+  # Internal: the tf.data side, started in the TensorFlow venv.
+  parser.add_argument("--tf_data_spec", default=None, help=argparse.SUPPRESS)
+  parser.add_argument("--threads", type=int, default=os.cpu_count())
+  parser.add_argument("--warmup_steps", type=int, default=3)
+  parser.add_argument("--timed_steps", type=int, default=20)
+  parser.add_argument("--repeats", type=int, default=3)
+  args = parser.parse_args(argv)
+  protocol = Protocol(args.warmup_steps, args.timed_steps, args.repeats)
+  if args.tf_data_spec is not None:
+    sys.stdout.write(json.dumps(_tf_data_main(json.loads(args.tf_data_spec), protocol,
+                                              args.threads)) + "\n")
+    return
+  if args.quick:
+    protocol = Protocol(1, 3, 1)
+  print(json.dumps(run(args.dataset_dir, protocol, tf_data=not args.no_tf_data), indent=2))
+
+
+if __name__ == "__main__":
+  main()

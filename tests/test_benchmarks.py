@@ -1,0 +1,160 @@
+"""Smoke tests of the benchmark suite's JAX-side measuring code, at tiny sizes.
+
+Nothing here creates or uses the TensorFlow venv: the Keras and tf.data sides
+are only checked up to the specs they would be handed.
+"""
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import synthetic_dataset  # noqa: E402
+
+from benchmarks import Protocol, time_calls  # noqa: E402
+from benchmarks import __main__ as suite  # noqa: E402
+from benchmarks import hardware_efficiency as he  # noqa: E402
+from benchmarks import input_pipeline_speed as ips  # noqa: E402
+from benchmarks import tf_env  # noqa: E402
+from benchmarks import train_throughput as tt  # noqa: E402
+
+TINY = dict(audio_frames=12, video_frames=6, n_mels=8, frame_size=8)
+
+
+def test_time_calls_follows_the_protocol():
+  calls, finished = [], []
+  timing = time_calls(lambda: calls.append(1) or len(calls), finished.append, Protocol(2, 3, 4))
+  assert len(calls) == 2 + 3 * 4
+  # finish() waits once after the warm-up and once per timed run, on the latest result.
+  assert finished == [2, 5, 8, 11, 14]
+  assert len(timing["runs_s"]) == 4
+  assert timing["seconds_per_call"] == pytest.approx(float(np.median(timing["runs_s"])))
+
+
+def test_protocol_args_round_trip_to_the_subprocess_flags():
+  assert Protocol(1, 2, 3).to_args() == ["--warmup_steps", "1", "--timed_steps", "2",
+                                         "--repeats", "3"]
+
+
+@pytest.mark.parametrize("name", ["audio_cnn", "fusion_cnn_3dcnn_lstm"])
+def test_our_step_trains_on_every_device_and_counts_flops(name):
+  result, step = tt.measure_ours(tt.family(name), Protocol(1, 1, 1), batch_size=8,
+                                 return_step=True, **TINY)
+  assert result["local_devices"] == 8  # conftest's simulated devices
+  assert result["batch_size"] == 8
+  assert result["examples_per_s"] > 0
+  assert math.isfinite(result["final_loss"])
+  assert step.batch["log_mel"].shape == (8, 1, 12, 8)
+  assert step.batch["frames"].shape == (8, 1, 6, 8, 8, 1)
+  flops = he.step_flops(step)
+  assert flops["flops_per_example"] > 0
+  assert flops["source"].startswith("XLA")
+
+
+def test_family_configs_match_the_study():
+  assert tt.load_config(tt.family("fusion_cnn_3dcnn_lstm")).model_kwargs.size == "paper"
+  spec = tt.keras_spec(tt.family("3dcnn"))
+  assert (spec["model"], spec["batch_size"], spec["optimizer"]) == ("c3d", 20, "rmsprop")
+  assert (spec["audio_frames"], spec["video_frames"], spec["frame_size"]) == (300, 18, 64)
+  with pytest.raises(ValueError, match="unknown model family"):
+    tt.family("resnet")
+
+
+def test_lstm_flops_use_the_analytic_count():
+  # One layer, 2 steps, 3 inputs, 4 units: 3 x (2 steps x 2 x (3 + 4) x 16).
+  assert he.lstm_train_flops_per_example(2, 3, (4,)) == 3 * 2 * 2 * 7 * 16
+  # Stacked layers feed each other: the second layer's input is the first's units.
+  assert he.lstm_train_flops_per_example(1, 3, (4, 5)) == 3 * (2 * 7 * 16 + 2 * 9 * 20)
+
+
+def test_matmul_rate_is_positive():
+  result = he.matmul_flops_per_s(size=64, protocol=Protocol(1, 2, 1))
+  assert result["flops_per_s"] > 0 and result["size"] == 64
+
+
+def test_op_labels_name_fusions_by_their_body():
+  hlo = """HloModule m
+
+%fused_computation.1 (p0: f32[4,9,9,2], p1: f32[7,7,2,3]) -> f32[3,3,2,3] {
+  %p0 = f32[4,9,9,2]{3,2,1,0} parameter(0)
+  %p1 = f32[7,7,2,3]{3,2,1,0} parameter(1)
+  ROOT %convolution.1 = f32[3,3,2,3]{3,2,1,0} convolution(%p0, %p1), window={size=9x8}, dim_labels=b01f_01io->b01f
+}
+
+ENTRY %main (a: f32[4,9,9,2], b: f32[7,7,2,3]) -> f32[3,3,2,3] {
+  %a = f32[4,9,9,2]{3,2,1,0} parameter(0)
+  %b = f32[7,7,2,3]{3,2,1,0} parameter(1)
+  %add.2 = f32[4,9,9,2]{3,2,1,0} add(%a, %a), metadata={op_name="jit(step)/jvp(Model)/add"}
+  ROOT %ynn_fusion.1 = f32[3,3,2,3]{3,2,1,0} fusion(%add.2, %b), kind=kCustom, calls=%fused_computation.1
+}
+"""
+  labels = he._op_labels(hlo)
+  assert labels["add.2"] == "f32[4,9,9,2]{3,2,1,0}: jvp(Model)/add"
+  assert labels["ynn_fusion.1"].endswith("convolution kernel gradient (window 9x8)")
+
+
+def test_profile_step_breaks_a_step_into_ops():
+  _, step = tt.measure_ours(tt.family("audio_cnn"), Protocol(1, 1, 1), batch_size=8,
+                            return_step=True, **TINY)
+  profile = he.profile_step(step, num_steps=1)
+  assert profile["ops"], "the trace held no compiled ops"
+  shares = [op["share"] for op in profile["ops"]]
+  assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1.0 + 1e-9
+  assert "audio_cnn" in he.describe_profile("audio_cnn", profile)
+
+
+def test_loader_speed_and_tf_data_spec(tmp_path):
+  dataset_dir = synthetic_dataset.write(str(tmp_path / "ds"), sizes={"train": 24, "validation": 4,
+                                                                     "test": 4})
+  spec = synthetic_dataset.SMALL_SPEC
+  result = ips.measure_ours(dataset_dir, Protocol(1, 2, 1), batch_size=8,
+                            audio_frames=spec.mel_frames, video_frames=spec.num_frames)
+  assert result["records"] == 24 and result["examples_per_s"] > 0
+  assert result["batch_shapes"]["log_mel"] == [8, 1, spec.mel_frames, spec.n_mels]
+  stages = ips.stage_breakdown(dataset_dir, 4, spec.mel_frames, spec.num_frames)
+  assert set(stages) == {"read", "parse", "normalize"} and all(v > 0 for v in stages.values())
+  tf_spec = ips.tf_data_spec(dataset_dir, audio_frames=spec.mel_frames,
+                             video_frames=spec.num_frames, batch_size=8)
+  assert len(tf_spec["files"]) == 2 and all(os.path.exists(f) for f in tf_spec["files"])
+  assert tf_spec["shapes"]["video/frames"] == [spec.num_frames, spec.frame_size,
+                                              spec.frame_size, spec.channels]
+  assert len(tf_spec["mfcc_mean"]) == spec.mfcc_stats_dim
+  json.dumps(tf_spec)  # it travels to the subprocess as JSON
+  with pytest.raises(FileNotFoundError, match="no missing shards"):
+    ips.tf_data_spec(dataset_dir, split="missing")
+
+
+def test_tf_env_is_located_outside_the_repo_and_not_created(tmp_path, monkeypatch):
+  monkeypatch.setenv(tf_env.VENV_ENV_VAR, str(tmp_path / "venv"))
+  assert tf_env.venv_dir() == str(tmp_path / "venv")
+  assert not tf_env.is_ready()
+  assert not (tmp_path / "venv").exists()
+
+
+def test_measurement_goal_logic_and_table(tmp_path):
+  hit = suite.measurement("train/x", "w", "examples/s", 30.0, 10.0, "base", 2.0)
+  miss = suite.measurement("hw/x", "w", "GFLOP/s", 1.0, 10.0, "matmul", 0.35)
+  info = suite.measurement("preprocess/x", "w", "clips/s", 2.0, 4.0, "loop", None)
+  assert (hit["ratio"], hit["met"]) == (3.0, True)
+  assert (miss["ratio"], miss["met"]) == (0.1, False)
+  assert info["met"] is None and info["goal"] is None
+  results = {"machine": {"date": "2026-01-02T03:04:05", "cpu_model": "Test CPU", "cpu_count": 2,
+                         "load_average_1min": 1.0, "jax": "0", "jax_devices": "1 x cpu"},
+             "elapsed_s": 60.0, "quick": False, "measurements": [hit, miss, info]}
+  table = suite.markdown_table(results)
+  assert "Test CPU, 2 cores" in table and "2026-01-02" in table
+  assert "| train/x (examples/s) | 30 | 10 base | 3.00x | >= 2x | yes |" in table
+  assert "| **no** |" in table
+  path = tmp_path / "results.json"
+  suite.write_json(str(path), {"value": np.float32(1.5), "rows": [hit]})
+  assert json.loads(path.read_text())["value"] == 1.5
+  assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_unknown_benchmark_is_rejected():
+  with pytest.raises(ValueError, match="unknown benchmark"):
+    suite.run_suite(["train", "gpu"], output=None)
