@@ -48,7 +48,6 @@ def create(config: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.Gra
     chain.append(contrib.reduce_on_plateau(
         factor=0.5, patience=2, accumulation_size=max(steps_per_epoch, 1)))
   tx = optax.chain(*chain)
-  accumulate = config.get("grad_accum_steps", 1)
-  if accumulate > 1:
-    tx = optax.MultiSteps(tx, every_k_schedule=accumulate)
+  if config.grad_accum_steps > 1:
+    tx = optax.MultiSteps(tx, every_k_schedule=config.grad_accum_steps)
   return tx

@@ -162,14 +162,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
       f.write(config.to_json_best_effort(indent=2))
 
-  parallel = Parallel(config.get("parallel", "pmap"))
+  parallel = Parallel(config.parallel)
   train_reader = ip.SplitReader(dataset_dir, "train", config.audio_frames, config.video_frames,
-                                skip_corrupt=config.get("skip_corrupt_records", False))
+                                skip_corrupt=config.skip_corrupt_records)
   val_reader = ip.SplitReader(dataset_dir, "validation", config.audio_frames, config.video_frames,
-                              skip_corrupt=config.get("skip_corrupt_records", False))
+                              skip_corrupt=config.skip_corrupt_records)
   steps_per_epoch = len(train_reader) // config.batch_size
   total_steps = int(config.num_epochs * steps_per_epoch)
-  eval_batch = config.get("eval_batch_size", 0) or config.batch_size
+  eval_batch = config.eval_batch_size or config.batch_size
 
   model = create_model(config)
   state = create_train_state(config, model, spec, steps_per_epoch)

@@ -31,10 +31,12 @@ def get_config() -> ml_collections.ConfigDict:
   c.warmup_epochs = 1.0
   c.weight_decay = 0.0
   c.grad_clip_norm = 0.0     # 0 disables clipping
+  c.grad_accum_steps = 1     # > 1: apply the mean gradient of this many steps at once
   c.batch_size = 32          # global batch, split over all devices of all hosts
   c.num_epochs = 15          # the embedded default peaks on validation near epoch 10
   c.seed = 0
   c.half_precision = False   # bf16 compute, fp32 parameters
+  c.parallel = "pmap"        # pmap | shard_map (same per-device step on a 1-D mesh)
 
   # Regularisation beyond the study.
   c.modality_dropout = 0.0   # chance to hide one modality of a training example
@@ -43,5 +45,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   # Logging and checkpoints.
   c.log_every_steps = 10
+  c.eval_batch_size = 0      # 0: same as batch_size
+  c.skip_corrupt_records = False  # true: skip records failing their CRC, counted in metrics
   c.checkpoint_keep = 2      # latest checkpoints kept, besides the best
   return c
