@@ -254,7 +254,7 @@ def run_job(job: Job, workdir: str, log: Callable[[str], None] = print) -> dict:
     config = load_config(job)
     row["model"] = config.model
     row["modalities"] = list(getattr(models.get(config.model), "modalities", ("audio", "video")))
-    row["num_epochs"] = config.num_epochs
+    row["config_epochs"] = config.num_epochs
     stage = "training"
     if is_finished(workdir, config):
       log(f"  {job.name}: finished run found in {workdir}, not training again")
@@ -267,6 +267,8 @@ def run_job(job: Job, workdir: str, log: Callable[[str], None] = print) -> dict:
       row["train_call_s"] = time.perf_counter() - started
     per_epoch = steps_per_epoch(config)
     row["val_curve"] = val_curve(workdir, per_epoch)
+    # What the run really did: an earlier, longer report may have trained further.
+    row["num_epochs"] = max((e for e, _ in row["val_curve"]), default=0.0)
     row["train_examples_per_s"] = median_examples_per_s(workdir)
     row["train_span_s"] = _train_span_s(workdir)
     stage = "evaluation"
