@@ -39,8 +39,13 @@ def create(config: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.Gra
   chain = []
   if config.grad_clip_norm > 0:
     chain.append(optax.clip_by_global_norm(config.grad_clip_norm))
-  if config.weight_decay > 0 and name != "adamw":
-    chain.append(optax.add_decayed_weights(config.weight_decay))
+  l2 = 0.0 if name == "adamw" else config.weight_decay
+  if config.svm_c > 0:
+    # A linear SVM minimises |w|^2 / 2 + C * sum(hinge); divided by C * N that is
+    # the mean hinge loss plus |w|^2 / (2 C N), whose gradient is w / (C N).
+    l2 += 1.0 / (config.svm_c * steps_per_epoch * config.batch_size)
+  if l2 > 0:
+    chain.append(optax.add_decayed_weights(l2))
   chain.append(opt)
   if config.lr_schedule == "plateau":
     # The study's schedule: scale the step down when the loss stops improving

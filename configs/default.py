@@ -25,6 +25,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   # Optimisation.
   c.loss = "cross_entropy"   # or "hinge" (linear SVM)
+  c.svm_c = 0.0              # > 0: the L2 penalty of a linear SVM with this C
   c.optimizer = "adam"       # adam | adamw | rmsprop | sgd
   c.learning_rate = 1e-3
   c.lr_schedule = "cosine"   # constant | cosine | plateau
