@@ -40,6 +40,10 @@ EMBEDDED = "embedded_default"
 REAL_AUDIO = "real_audio"
 
 
+class ReportInterrupted(RuntimeError):
+  """A training stopped before its last step (SIGTERM): the report stops too, to be resumed."""
+
+
 @dataclasses.dataclass(frozen=True)
 class StudyModel:
   """A model of the comparison: registry name, the study's name and its reported F1."""
@@ -263,6 +267,9 @@ def run_job(job: Job, workdir: str, log: Callable[[str], None] = print) -> dict:
       log(f"  {job.name}: training {config.model} for {config.num_epochs} epochs -> {workdir}")
       started = time.perf_counter()
       train.train_and_evaluate(config, workdir)
+      if not is_finished(workdir, config):
+        raise ReportInterrupted(f"training of {job.name} stopped early (preempted); run the same "
+                                "command again to resume")
       row["trained_now"] = True
       row["train_call_s"] = time.perf_counter() - started
     per_epoch = steps_per_epoch(config)
@@ -283,6 +290,8 @@ def run_job(job: Job, workdir: str, log: Callable[[str], None] = print) -> dict:
         row[f"test_f1_{setting}_only"] = by_setting[setting]["f1"]
     stage = "complexity"
     row["params"], row["flops_per_example"] = complexity_of(workdir)
+  except ReportInterrupted:
+    raise
   except Exception as e:  # one broken model must not stop the report
     row["status"] = f"failed in {stage}: {type(e).__name__}: {e}"
     row["traceback"] = traceback.format_exc()
@@ -366,6 +375,8 @@ def render_markdown(results: dict) -> str:
   if failed:
     out += ["Failed runs:", ""] + [f"- {r['label']} ({r['dataset']}): {r['status']}" for r in failed]
     out.append("")
+  if results.get("interrupted"):
+    out += [f"Interrupted: {results['interrupted']}", ""]
   if results.get("skipped"):
     out += [f"Skipped: {results['skipped']}", ""]
   return "\n".join(out)
@@ -450,7 +461,13 @@ def reproduce(jobs: Sequence[Job], workdir_root: str, out_dir: str,
     log(f"[{index}/{len(jobs)}] {job.label} on {job.dataset} "
         f"({time.perf_counter() - started:.0f} s elapsed)")
     job_started = time.perf_counter()
-    row = run_job(job, os.path.join(workdir_root, job.dataset, job.name), log)
+    try:
+      row = run_job(job, os.path.join(workdir_root, job.dataset, job.name), log)
+    except ReportInterrupted as e:
+      log(f"stopping the report: {e}")
+      results["interrupted"] = str(e)
+      write_outputs(results, out_dir)
+      break
     row["wall_s"] = time.perf_counter() - job_started
     if row["status"] == "ok":
       log(f"  {job.name}: test F1 {row['test']['f1']:.4f}, {row['wall_s']:.0f} s")
@@ -525,7 +542,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   results = reproduce(jobs, args.workdir_root, args.out, dataset_dirs, command.strip(), skipped)
   print(render_markdown(results))
   failed = [r for s in results["tables"].values() for r in s["rows"] if r["status"] != "ok"]
-  return 1 if failed else 0
+  return 1 if failed or results.get("interrupted") else 0
 
 
 if __name__ == "__main__":

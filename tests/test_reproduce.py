@@ -250,3 +250,17 @@ def test_recipe_over_the_real_corpora_counts_per_label(shared_data, tmp_path):
                          ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")}
   assert 1000 < summary["fsdd_clips_used"] < 3000
   assert {r.label for r in made.rows if "donateacry_cry" in r.path} == {"crying"}
+
+
+def test_report_stops_when_a_training_ends_early(tmp_path, monkeypatch):
+  from babycry_jax import train
+  dataset = synthetic_dataset.write(str(tmp_path / "dataset"))
+  job = reproduce.Job("tiny_cnn", "Tiny CNN", TINY_CONFIG, reproduce.EMBEDDED,
+                      (("dataset_dir", dataset), ("num_epochs", 1)))
+  # A preempted trainer returns before its last step, as this stand-in does.
+  monkeypatch.setattr(train, "train_and_evaluate", lambda config, workdir: {})
+  results = reproduce.reproduce([job, job], str(tmp_path / "runs"), str(tmp_path / "out"),
+                                {reproduce.EMBEDDED: dataset}, "test", log=lambda _: None)
+  assert "stopped early" in results["interrupted"]
+  assert results["tables"] == {}
+  assert "Interrupted: training of tiny_cnn stopped early" in (tmp_path / "out" / "table.md").read_text()
