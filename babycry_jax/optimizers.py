@@ -40,7 +40,7 @@ def create(config: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.Gra
   if config.grad_clip_norm > 0:
     chain.append(optax.clip_by_global_norm(config.grad_clip_norm))
   l2 = 0.0 if name == "adamw" else config.weight_decay
-  if config.svm_c > 0:
+  if config.get("svm_c", 0.0) > 0:  # runs saved before the field existed lack it
     # A linear SVM minimises |w|^2 / 2 + C * sum(hinge); divided by C * N that is
     # the mean hinge loss plus |w|^2 / (2 C N), whose gradient is w / (C N).
     l2 += 1.0 / (config.svm_c * steps_per_epoch * config.batch_size)
