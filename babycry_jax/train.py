@@ -188,8 +188,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   writer = MetricWriter(workdir)
   aug = augment.AugmentConfig.from_config(config.augment)
   loss_fn = losses.get(config.loss)
+  # Hiding the only modality a model reads would leave it nothing to learn from.
+  modality_dropout = config.modality_dropout if len(model.modalities) > 1 else 0.0
   p_train_step = parallel.wrap_train(functools.partial(
-      train_step, loss_fn=loss_fn, aug=aug, modality_dropout=config.modality_dropout))
+      train_step, loss_fn=loss_fn, aug=aug, modality_dropout=modality_dropout))
   p_eval_step = parallel.wrap_eval(eval_step_fn(config))
   state = parallel.replicate(state)
   preemption = _Preemption()
