@@ -15,10 +15,10 @@ from typing import Any, Iterator
 
 import jax
 import numpy as np
-from tensorflow_datasets.core import example_parser
 
 from babycry_jax.console import logger
 from babycry_jax import schema
+from babycry_jax.example_parser import FastExampleParser
 from babycry_jax.tfrecord_source import CorruptRecordError, TFRecordSource
 
 Batch = dict[str, np.ndarray]
@@ -38,8 +38,7 @@ class ExampleDecoder:
 
   def __init__(self, metadata: dict[str, Any], audio_frames: int, video_frames: int):
     self.spec = schema.FeatureSpec.from_json(metadata["feature_spec"])
-    self._parser = example_parser.ExampleParserNp(
-        schema.features_dict(self.spec).get_serialized_info())
+    self._parser = FastExampleParser(schema.features_dict(self.spec).get_serialized_info())
     if audio_frames > self.spec.mel_frames:
       raise ValueError(f"config audio_frames={audio_frames} exceeds the dataset's "
                        f"{self.spec.mel_frames} log-mel frames")

@@ -32,8 +32,10 @@ class Parallel:
 
   def replicate(self, tree: Any) -> Any:
     if self.mode == "pmap":
-      # A host copy per device; the first pmapped step moves it to the devices.
-      return jax.tree.map(lambda x: np.broadcast_to(np.asarray(x), (self.local_devices,) + np.shape(x)), tree)
+      # Placed by a pmapped identity, so the state already has the layout the
+      # step's outputs have and the step compiles once, not again on call two.
+      copies = jax.tree.map(lambda x: np.broadcast_to(np.asarray(x), (self.local_devices,) + np.shape(x)), tree)
+      return jax.pmap(lambda t: t)(copies)
     return jax.device_put(tree, self._replicated)
 
   def unreplicate(self, tree: Any) -> Any:
