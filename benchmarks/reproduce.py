@@ -224,19 +224,27 @@ def evaluate_test(workdir: str, model_name: str) -> dict[str, dict]:
 
 
 def complexity_of(workdir: str) -> tuple[int, float]:
-  """(parameters, forward FLOPs per example) of the run's best checkpoint."""
-  from babycry_jax import evaluate
+  """(parameters, forward FLOPs per example) of the model in the run's saved config.
+
+  Counted on freshly initialised variables: the count and the cost do not
+  depend on trained values, and no checkpoint has to match today's optimizer.
+  """
+  from babycry_jax import schema, train
   from babycry_jax.models import batch_inputs, complexity
-  run = evaluate.load_run(workdir, "best")
-  variables = {"params": run.state.params}
-  if run.state.batch_stats:
-    variables["batch_stats"] = run.state.batch_stats
-  spec = run.spec
+  import ml_collections
+  with open(os.path.join(workdir, train.CONFIG_FILE)) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  spec = schema.FeatureSpec.from_json(schema.read_metadata(config.dataset_dir)["feature_spec"])
+  model = train.create_model(config)
+  state = train.create_train_state(config, model, spec, steps_per_epoch=1)
+  variables = {"params": state.params}
+  if state.batch_stats:
+    variables["batch_stats"] = state.batch_stats
   batch = batch_inputs.example_batch(
-      2, audio_frames=run.config.audio_frames, n_mels=spec.n_mels, mfcc_dim=spec.mfcc_stats_dim,
-      video_frames=run.config.video_frames, frame_size=spec.frame_size, channels=spec.channels)
-  return (complexity.param_count(run.state.params),
-          complexity.flops_per_example(run.model, variables, batch))
+      2, audio_frames=config.audio_frames, n_mels=spec.n_mels, mfcc_dim=spec.mfcc_stats_dim,
+      video_frames=config.video_frames, frame_size=spec.frame_size, channels=spec.channels)
+  return (complexity.param_count(state.params),
+          complexity.flops_per_example(model, variables, batch))
 
 
 def _train_span_s(workdir: str) -> Optional[float]:
@@ -391,12 +399,14 @@ def plot_f1_vs_epoch(tables: dict, path: str) -> None:
   if not panels:
     panels = list(tables.items())[:1] or [(EMBEDDED, {"rows": []})]
   fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 5), squeeze=False)
+  colors = plt.get_cmap("tab20").colors   # 11 models: the default 10-colour cycle would repeat
   for ax, (dataset, section) in zip(axes[0], panels):
-    for r in section["rows"]:
+    for index, r in enumerate(section["rows"]):
       curve = r.get("val_curve") or []
       if curve:
         epochs, f1s = zip(*curve)
-        ax.plot(epochs, f1s, marker="o", markersize=3, label=r["label"])
+        ax.plot(epochs, f1s, marker="os^Dv"[index % 5], markersize=3.5, label=r["label"],
+                color=colors[(2 * index) % 20 + (index >= 10)])
     ax.set_title(dataset.replace("_", " "))
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation F1")
