@@ -119,8 +119,6 @@ class SplitReader:
   def read_many(self, positions: np.ndarray) -> list[dict[str, Any] | None]:
     return list(self._pool.map(self._read, positions.tolist()))
 
-  def clip_ids(self) -> list[str]:
-    return [self.decoder.parse(self.source[i])["clip_id"].decode() for i in range(len(self))]
 
 
 def _to_devices(examples: list[dict[str, Any] | None], template: dict[str, Any],

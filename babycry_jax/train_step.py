@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import flax
 import jax
 import jax.numpy as jnp
 import optax
@@ -82,6 +81,3 @@ def eval_step(state: TrainState, batch: dict, *, loss_fn: Callable) -> dict:
       "count": lax.psum(jnp.sum(batch["weight"]), AXIS),
   }
 
-
-def unfreeze(tree):
-  return flax.core.unfreeze(tree) if isinstance(tree, flax.core.FrozenDict) else tree
