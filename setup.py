@@ -23,6 +23,10 @@ INSTALL_REQUIRES = [
     "scipy==1.17.1",
     "matplotlib==3.11.2",
     "tensorboardX==2.6.5",
+    # gs:// datasets and workdirs: gcsfs for files, google-cloud-storage for TensorBoard.
+    "gcsfs==2026.10.1",
+    "fsspec==2026.9.0",
+    "google-cloud-storage==3.17.1",
 ]
 
 setuptools.setup(
@@ -33,6 +37,7 @@ setuptools.setup(
     python_requires=">=3.10",
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        "dev": ["pytest==9.2.0", "pytest-xdist==3.8.0", "scikit-learn==1.9.1"],
+        "dev": ["pytest==9.2.0", "pytest-xdist==3.8.0", "scikit-learn==1.9.1",
+                "gcp-storage-emulator==2026.7.19"],
     },
 )

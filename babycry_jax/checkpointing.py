@@ -7,11 +7,12 @@ and renames it when complete, so an interrupted save never looks finished.
 """
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy
+
+from babycry_jax import storage
 
 BEST_METRIC = "val_f1"
 
@@ -20,9 +21,7 @@ class Checkpointer:
 
   def __init__(self, workdir: str, keep_latest: int = 2, async_save: bool = True,
                read_only: bool = False):
-    workdir = os.fspath(workdir)
-    self.directory = os.path.join(workdir if "://" in workdir else os.path.abspath(workdir),
-                                  "checkpoints")
+    self.directory = storage.join(storage.absolute(workdir), "checkpoints")
     policy = preservation_policy.AnyPreservationPolicy([
         preservation_policy.LatestN(keep_latest),
         preservation_policy.BestN(get_metric_fn=lambda m: m[BEST_METRIC], n=1,

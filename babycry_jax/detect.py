@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from babycry_jax import console, plots, schema
+from babycry_jax import console, plots, schema, storage
 from babycry_jax import evaluate as evaluate_lib
 from babycry_jax import input_pipeline as ip
 from babycry_jax.train_step import MODEL_INPUTS
@@ -322,20 +322,13 @@ class Detector:
 
 # ------------------------------------------------------------------ outputs
 
-def _atomic_write(path: str, text: str) -> None:
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with open(tmp, "w", newline="") as f:
-    f.write(text)
-  os.replace(tmp, path)
-
-
 def detection_json(detection: Detection, detector: Detector, hop_s: float,
                    threshold: float) -> dict[str, Any]:
   return {
       "file": os.path.abspath(detection.path),
       "duration_s": round(detection.duration_s, 6),
       "model": detector.model_name,
-      "workdir": os.path.abspath(detector.workdir),
+      "workdir": storage.absolute(detector.workdir),
       "checkpoint_step": detector.run.step,
       "window_s": detector.spec.window_s,
       "hop_s": hop_s,
@@ -365,7 +358,7 @@ def write_outputs(detection: Detection, detector: Detector, output_dir: str, ste
   for s, e, p, pad in zip(detection.window_starts_s, detection.window_ends_s,
                           detection.probabilities, detection.padded):
     writer.writerow([f"{s:.3f}", f"{e:.3f}", repr(float(p)), int(p >= threshold), int(pad)])
-  _atomic_write(paths["csv"], buffer.getvalue())
+  storage.write_text(paths["csv"], buffer.getvalue())
   plots.timeline_png(
       paths["png"], f"{os.path.basename(detection.path)} - {detector.model_name} "
       f"({detection.modality_note}), {len(detection.segments)} crying segment(s)",
@@ -373,7 +366,7 @@ def write_outputs(detection: Detection, detector: Detector, output_dir: str, ste
       [(s.start_s, s.end_s) for s in detection.segments], threshold, detection.duration_s,
       detection.spectrogram, detection.spectrogram_times_s, "no audio track")
   # The JSON last: its presence means the file's outputs are complete.
-  _atomic_write(paths["json"], json.dumps(detection_json(detection, detector, hop_s, threshold),
+  storage.write_text(paths["json"], json.dumps(detection_json(detection, detector, hop_s, threshold),
                                           indent=1))
   return paths
 

@@ -21,7 +21,6 @@ import dataclasses
 import io
 import json
 import math
-import os
 import sys
 from typing import Any, Sequence
 
@@ -30,7 +29,7 @@ import ml_collections
 import numpy as np
 from absl import app, flags
 
-from babycry_jax import checkpointing, console, metrics, plots, schema
+from babycry_jax import checkpointing, console, metrics, plots, schema, storage
 from babycry_jax import input_pipeline as ip
 from babycry_jax import train
 from babycry_jax.parallel import Parallel
@@ -64,11 +63,10 @@ class Run:
 
 
 def _read_config(workdir: str) -> ml_collections.ConfigDict:
-  config_path = os.path.join(workdir, train.CONFIG_FILE)
-  if not os.path.exists(config_path):
+  config_path = storage.join(workdir, train.CONFIG_FILE)
+  if not storage.exists(config_path):
     raise FileNotFoundError(f"{workdir} has no {train.CONFIG_FILE}: is it a training workdir?")
-  with open(config_path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+  return ml_collections.ConfigDict(json.loads(storage.read_text(config_path)))
 
 
 def resolve_step(workdir: str, checkpoint: str = "best") -> int:
@@ -195,25 +193,17 @@ class Evaluator:
     return self._cache[key]
 
 
-def _atomic_write_text(path: str, text: str) -> None:
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with open(tmp, "w", newline="") as f:
-    f.write(text)
-  os.replace(tmp, path)
-
-
 def write_predictions_csv(path: str, predictions: SplitPredictions) -> None:
   buffer = io.StringIO()
   writer = csv.DictWriter(buffer, fieldnames=list(PREDICTION_FIELDS))
   writer.writeheader()
   writer.writerows(predictions.rows())
-  _atomic_write_text(path, buffer.getvalue())
+  storage.write_text(path, buffer.getvalue())
 
 
 def read_predictions_csv(path: str) -> tuple[np.ndarray, np.ndarray]:
   """(labels [N], scores [N]) of a predictions.csv."""
-  with open(path, newline="") as f:
-    rows = list(csv.DictReader(f))
+  rows = list(csv.DictReader(io.StringIO(storage.read_text(path), newline="")))
   return (np.array([int(r["label"]) for r in rows], np.int64),
           np.array([float(r["score"]) for r in rows], np.float64))
 
@@ -253,18 +243,18 @@ def evaluate_setting(evaluator: Evaluator, split: str, out_dir: str,
     result["at_val_best_threshold"]["note"] = "threshold chosen on the evaluated split itself"
 
   suffix = _SUFFIX[modality]
-  write_predictions_csv(os.path.join(out_dir, f"predictions{suffix}.csv"), test)
+  write_predictions_csv(storage.join(out_dir, f"predictions{suffix}.csv"), test)
   thresholds = {"0.5": DEFAULT_THRESHOLD, "val F1-best": val_threshold}
-  plots.roc_png(os.path.join(out_dir, f"roc{suffix}.png"), test.labels, test.scores, thresholds)
-  plots.pr_png(os.path.join(out_dir, f"pr{suffix}.png"), test.labels, test.scores, thresholds)
-  plots.confusion_png(os.path.join(out_dir, f"confusion{suffix}.png"), {
+  plots.roc_png(storage.join(out_dir, f"roc{suffix}.png"), test.labels, test.scores, thresholds)
+  plots.pr_png(storage.join(out_dir, f"pr{suffix}.png"), test.labels, test.scores, thresholds)
+  plots.confusion_png(storage.join(out_dir, f"confusion{suffix}.png"), {
       f"threshold 0.5": at_half["confusion_matrix"],
       f"val F1-best threshold {val_threshold:.3f}": at_val_best["confusion_matrix"]},
       schema.LABELS)
-  plots.score_histogram_png(os.path.join(out_dir, f"score_hist{suffix}.png"),
+  plots.score_histogram_png(storage.join(out_dir, f"score_hist{suffix}.png"),
                             test.labels, test.scores, thresholds)
   # metrics.json last: its presence means the setting's files are complete.
-  _atomic_write_text(os.path.join(out_dir, metrics_file(modality)),
+  storage.write_text(storage.join(out_dir, metrics_file(modality)),
                      json.dumps(_json_safe(result), indent=2))
   return result
 
@@ -301,8 +291,8 @@ def modality_table(results: dict[str, dict | str]) -> str:
 def _evaluate_split(evaluator: Evaluator, workdir: str, split: str,
                     modalities: Sequence[str]) -> dict:
   run = evaluator.run
-  out_dir = os.path.join(workdir, EVAL_DIR, split)
-  os.makedirs(out_dir, exist_ok=True)
+  out_dir = storage.join(workdir, EVAL_DIR, split)
+  storage.makedirs(out_dir)
   results: dict[str, dict | str] = {}
   for setting in modalities:
     hidden = MODALITY_SETTINGS[setting]
@@ -318,10 +308,10 @@ def _evaluate_split(evaluator: Evaluator, workdir: str, split: str,
              "roc_auc %.4f pr_auc %.4f | at val-best threshold %.3f: f1 %.4f -> %s",
              run.config.model, split, run.step, r["num_examples"], setting, r["f1"],
              r["accuracy"], r["precision"], r["recall"], r["roc_auc"], r["pr_auc"],
-             best["threshold"], best["f1"], os.path.join(out_dir, metrics_file(setting)))
+             best["threshold"], best["f1"], storage.join(out_dir, metrics_file(setting)))
   if len(modalities) > 1:
     table = modality_table(results)
-    _atomic_write_text(os.path.join(out_dir, "modalities.md"), table + "\n")
+    storage.write_text(storage.join(out_dir, "modalities.md"), table + "\n")
     print(f"{run.config.model} (step {run.step}) on {split}:\n{table}")
   first = next((r for r in results.values() if isinstance(r, dict)), None)
   if first is None:
@@ -360,19 +350,18 @@ def compare(workdirs: Sequence[str], split: str = "test", checkpoint: str = "bes
            "ROC-AUC | PR-AUC | F1 @ val threshold |",
            "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
   for workdir in workdirs:
-    path = os.path.join(workdir, EVAL_DIR, split, metrics_file())
+    path = storage.join(workdir, EVAL_DIR, split, metrics_file())
     step = resolve_step(workdir, checkpoint)
     r = None
-    if os.path.exists(path):
-      with open(path) as f:
-        r = json.load(f)
+    if storage.exists(path):
+      r = json.loads(storage.read_text(path))
       if r.get("checkpoint_step") != step or "at_val_best_threshold" not in r:
         r = None  # written for another checkpoint, or by an older version
     if r is None:
       log.info("evaluating %s (step %d) on %s", workdir, step, split)
       r = evaluate(workdir, split, str(step))
     best = r.get("at_val_best_threshold", {})
-    name = os.path.basename(os.path.normpath(workdir))
+    name = storage.basename(workdir)
     lines.append(f"| {name} | {r['model']} | {r['checkpoint_step']} | {r['split']} | "
                  f"{_fmt(r['f1'])} | {_fmt(r['precision'])} | {_fmt(r['recall'])} | "
                  f"{_fmt(r['accuracy'])} | {_fmt(r.get('roc_auc'))} | {_fmt(r.get('pr_auc'))} | "

@@ -1,12 +1,11 @@
 """PNG figures of evaluation and detection results (matplotlib, Agg, no pyplot state).
 
-Every figure is drawn on its own `Figure`, written to a temporary name and
-renamed, so a crash never leaves a half-written PNG and threads never share
-pyplot's global figure.
+Every figure is drawn on its own `Figure` and written atomically, so a crash
+never leaves a half-written PNG and threads never share pyplot's global figure.
 """
 from __future__ import annotations
 
-import os
+import io
 from typing import Sequence
 
 import matplotlib
@@ -15,21 +14,17 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 
-from babycry_jax import metrics  # noqa: E402
+from babycry_jax import metrics, storage  # noqa: E402
 
 CRYING_COLOR = "tab:red"
 NOT_CRYING_COLOR = "tab:blue"
 
 
 def _save(fig: Figure, path: str, tight: bool = True) -> str:
-  tmp = f"{path}.tmp-{os.getpid()}"
-  try:
-    # A tight bounding box draws the figure twice; the timeline sets its margins instead.
-    fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight" if tight else None)
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
+  png = io.BytesIO()
+  # A tight bounding box draws the figure twice; the timeline sets its margins instead.
+  fig.savefig(png, format="png", dpi=100, bbox_inches="tight" if tight else None)
+  storage.write_bytes(path, png.getvalue())
   return path
 
 

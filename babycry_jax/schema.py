@@ -105,11 +105,10 @@ ERRORS_FILE = "errors.jsonl"
 
 
 def read_metadata(dataset_dir: str) -> dict[str, Any]:
-  import os
-  path = os.path.join(dataset_dir, METADATA_FILE)
-  if not os.path.exists(path):
+  from babycry_jax import storage  # pylint: disable=g-import-not-at-top  (keeps schema light)
+  path = storage.join(dataset_dir, METADATA_FILE)
+  if not storage.exists(path):
     raise FileNotFoundError(
         f"{dataset_dir} is not a babycry dataset (no {METADATA_FILE}); "
         "build one with `python -m preprocess --input DIR --output DATASET_DIR`")
-  with open(path) as f:
-    return json.load(f)
+  return json.loads(storage.read_text(path))

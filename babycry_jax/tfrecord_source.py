@@ -6,7 +6,7 @@ shard 1, and so on, in the order the dataset's metadata lists the shards.
 from __future__ import annotations
 
 import bisect
-import os
+import io
 import struct
 import threading
 
@@ -14,6 +14,7 @@ import crc32c
 import numpy as np
 
 from babycry_jax import schema
+from babycry_jax import storage
 
 
 class CorruptRecordError(ValueError):
@@ -32,9 +33,9 @@ def _masked_crc(data: bytes) -> int:
 
 def _read_index(path: str) -> np.ndarray:
   """[records, 2] int64 (byte offset, record size) from a tfrecord index file."""
-  if not os.path.exists(path):
+  if not storage.exists(path):
     raise FileNotFoundError(f"missing index file {path}: rebuild the dataset with `python -m preprocess`")
-  index = np.loadtxt(path, dtype=np.int64, ndmin=2)
+  index = np.loadtxt(io.StringIO(storage.read_text(path)), dtype=np.int64, ndmin=2)
   return index.reshape(-1, 2)
 
 
@@ -46,7 +47,7 @@ class TFRecordSource:
     if split not in metadata["splits"]:
       raise ValueError(f"split {split!r} not in {dataset_dir}; it has {sorted(metadata['splits'])}")
     self.split = split
-    self._paths = [os.path.join(dataset_dir, name) for name in metadata["splits"][split]["shards"]]
+    self._paths = [storage.join(dataset_dir, name) for name in metadata["splits"][split]["shards"]]
     self._indexes = [_read_index(schema.index_path(p)) for p in self._paths]
     self._starts = np.cumsum([0] + [len(i) for i in self._indexes]).tolist()
     self._local = threading.local()  # one open file per shard per thread
@@ -64,7 +65,7 @@ class TFRecordSource:
     if files is None:
       files = self._local.files = {}
     if shard not in files:
-      files[shard] = open(self._paths[shard], "rb")
+      files[shard] = storage.open_for_random_reads(self._paths[shard])
     return files[shard]
 
   def __getitem__(self, position: int) -> bytes:
@@ -76,7 +77,7 @@ class TFRecordSource:
     f = self._file(shard)
     f.seek(int(offset))
     raw = f.read(int(size))
-    name = os.path.basename(self._paths[shard])
+    name = storage.basename(self._paths[shard])
     if len(raw) != size or size < 16:
       raise CorruptRecordError(name, local, f"expected {size} bytes at offset {offset}, read {len(raw)}")
     header, length_crc = raw[:8], struct.unpack("<I", raw[8:12])[0]

@@ -25,7 +25,7 @@ from jax.experimental import multihost_utils
 from ml_collections import config_flags
 
 from babycry_jax import console
-from babycry_jax import augment, checkpointing, losses, metrics, models, optimizers, schema
+from babycry_jax import augment, checkpointing, losses, metrics, models, optimizers, schema, storage
 from babycry_jax import input_pipeline as ip
 from babycry_jax.metric_writer import MetricWriter
 from babycry_jax.parallel import Parallel
@@ -44,10 +44,14 @@ class TrainingDiverged(RuntimeError):
 
 def resolve_dataset(config: ml_collections.ConfigDict) -> str:
   """The dataset dir, built first from the embedded default when the config says so."""
-  dataset_dir = os.path.abspath(config.dataset_dir)
-  if os.path.exists(os.path.join(dataset_dir, schema.METADATA_FILE)):
+  dataset_dir = storage.absolute(config.dataset_dir)
+  if storage.exists(storage.join(dataset_dir, schema.METADATA_FILE)):
     return dataset_dir
   embedded = config.embedded_default
+  if storage.is_url(dataset_dir):
+    raise FileNotFoundError(
+        f"no dataset at {dataset_dir}: build it with `python -m preprocess` on local disk, "
+        f"then copy the directory there (gcloud storage cp -r DATASET_DIR {dataset_dir})")
   if not embedded.build_if_missing:
     raise FileNotFoundError(
         f"dataset dir {dataset_dir} does not exist; build it with "
@@ -158,9 +162,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   metadata = schema.read_metadata(dataset_dir)
   spec = schema.FeatureSpec.from_json(metadata["feature_spec"])
   if jax.process_index() == 0:
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
-      f.write(config.to_json_best_effort(indent=2))
+    storage.makedirs(workdir)
+    storage.write_text(storage.join(workdir, CONFIG_FILE), config.to_json_best_effort(indent=2))
 
   parallel = Parallel(config.parallel)
   train_reader = ip.SplitReader(dataset_dir, "train", config.audio_frames, config.video_frames,

@@ -421,23 +421,17 @@ def plot_f1_vs_epoch(tables: dict, path: str) -> None:
   os.replace(tmp, path)
 
 
-def _atomic_write(path: str, text: str) -> None:
-  tmp = f"{path}.tmp"
-  with open(tmp, "w") as f:
-    f.write(text)
-  os.replace(tmp, path)
-
-
 def write_outputs(results: dict, out_dir: str) -> dict[str, str]:
   """Writes table.md, results.json and f1_vs_epoch.png; returns their paths."""
+  from babycry_jax import storage
   os.makedirs(out_dir, exist_ok=True)
   paths = {name: os.path.join(out_dir, name) for name in ("table.md", "results.json", "f1_vs_epoch.png")}
   slim = json.loads(json.dumps(results, default=float))
   for section in slim["tables"].values():
     for r in section["rows"]:
       r.pop("traceback", None)   # kept on the console; too long for the results file
-  _atomic_write(paths["results.json"], json.dumps(slim, indent=2) + "\n")
-  _atomic_write(paths["table.md"], render_markdown(results))
+  storage.write_text(paths["results.json"], json.dumps(slim, indent=2) + "\n")
+  storage.write_text(paths["table.md"], render_markdown(results))
   plot_f1_vs_epoch(results["tables"], paths["f1_vs_epoch.png"])
   return paths
 

@@ -1,0 +1,79 @@
+"""Paths that are local or in a Cloud Storage bucket (gs://): one way to read and write them.
+
+Local paths go through the operating system; URLs through etils.epath and fsspec
+(gcsfs for gs://). Writes are whole-file and atomic on both: a reader sees the
+old content or the new, never half of it (a temporary file renamed locally; one
+object upload in a bucket, which only appears when complete).
+"""
+from __future__ import annotations
+
+import os
+from typing import IO
+
+from etils import epath
+
+
+def is_url(path: str) -> bool:
+  return "://" in os.fspath(path)
+
+
+def absolute(path: str) -> str:
+  """An absolute local path, or the URL unchanged."""
+  path = os.fspath(path)
+  return path if is_url(path) else os.path.abspath(path)
+
+
+def join(base: str, *parts: str) -> str:
+  base = os.fspath(base)
+  return "/".join([base.rstrip("/"), *parts]) if is_url(base) else os.path.join(base, *parts)
+
+
+def basename(path: str) -> str:
+  return os.path.basename(os.fspath(path).rstrip("/"))
+
+
+def exists(path: str) -> bool:
+  return epath.Path(path).exists()
+
+
+def makedirs(path: str) -> None:
+  """Creates a local directory; buckets have no directories to create."""
+  if not is_url(path):
+    os.makedirs(path, exist_ok=True)
+
+
+def open_file(path: str, mode: str = "r") -> IO:
+  return epath.Path(path).open(mode)
+
+
+def open_for_random_reads(path: str) -> IO:
+  """A binary file for seek()+read() of exact ranges (no read-ahead of remote blocks)."""
+  if not is_url(path):
+    return open(path, "rb")
+  import fsspec  # pylint: disable=g-import-not-at-top  (only needed for buckets)
+  return fsspec.open(path, "rb", cache_type="none").open()
+
+
+def read_text(path: str) -> str:
+  with open_file(path) as f:
+    return f.read()
+
+
+def write_bytes(path: str, data: bytes) -> None:
+  """Replaces `path` with `data` atomically."""
+  if is_url(path):
+    with open_file(path, "wb") as f:
+      f.write(data)
+    return
+  tmp = f"{path}.tmp-{os.getpid()}"
+  try:
+    with open(tmp, "wb") as f:
+      f.write(data)
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+
+
+def write_text(path: str, text: str) -> None:
+  write_bytes(path, text.encode("utf-8"))

@@ -1,0 +1,112 @@
+"""Training and evaluation with the dataset and the workdir in a gs:// bucket.
+
+The bucket is a local Cloud Storage emulator: gcsfs (dataset, metrics, config,
+evaluation outputs), tensorstore (Orbax checkpoints) and google-cloud-storage
+(TensorBoard) all talk to it over HTTP as they would to the real service.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+import synthetic_dataset
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUCKET = "babycry-test"
+
+gcsfs = pytest.importorskip("gcsfs")
+pytest.importorskip("gcp_storage_emulator", reason="the Cloud Storage emulator is a dev dependency")
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def emulator():
+  port = _free_port()
+  server = subprocess.Popen(
+      [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
+       "--port", str(port), "--in-memory", "--default-bucket", BUCKET],
+      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  url = f"http://127.0.0.1:{port}"
+  deadline = time.time() + 30
+  while True:
+    try:
+      socket.create_connection(("127.0.0.1", port), timeout=1).close()
+      break
+    except OSError:
+      if time.time() > deadline or server.poll() is not None:
+        server.kill()
+        pytest.fail("the Cloud Storage emulator did not start")
+      time.sleep(0.2)
+  env = {"STORAGE_EMULATOR_HOST": url,           # gcsfs and google-cloud-storage
+         "TENSORSTORE_GCS_HTTP_URL": url,        # Orbax's tensorstore
+         "GOOGLE_AUTH_TOKEN_FOR_TESTING": "emulator",
+         # The emulator has no gRPC control API for gcsfs to ask a bucket's type over.
+         "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false"}
+  yield env, gcsfs.core.GCSFileSystem(endpoint_url=url, token="anon")
+  server.kill()
+  server.wait()
+
+
+@pytest.fixture(scope="module")
+def bucket_dataset(emulator, tmp_path_factory):
+  _, fs = emulator
+  local = synthetic_dataset.write(str(tmp_path_factory.mktemp("ds") / "d"))
+  fs.put(local, f"{BUCKET}/datasets/synthetic", recursive=True)
+  return f"gs://{BUCKET}/datasets/synthetic"
+
+
+def _run(module, env, *args, check=True):
+  env = dict(os.environ, **env, PYTHONPATH=REPO, JAX_PLATFORMS="cpu",
+             XLA_FLAGS="--xla_force_host_platform_device_count=2")
+  proc = subprocess.run([sys.executable, "-m", module, *args], env=env, cwd=REPO,
+                        capture_output=True, text=True, timeout=600)
+  out = proc.stdout + proc.stderr
+  if check:
+    assert proc.returncode == 0, out
+  return proc.returncode, out
+
+
+def _train(env, dataset, workdir, epochs, check=True):
+  return _run("babycry_jax.train", env, "--config", os.path.join(REPO, "tests", "tiny_config.py"),
+              "--workdir", workdir, f"--config.dataset_dir={dataset}",
+              f"--config.num_epochs={epochs}", check=check)
+
+
+def test_trains_resumes_and_evaluates_in_a_bucket(emulator, bucket_dataset):
+  env, fs = emulator
+  workdir = f"gs://{BUCKET}/runs/tiny"
+  _train(env, bucket_dataset, workdir, epochs=1)
+  steps = sorted(int(p.rsplit("/", 1)[1]) for p in fs.ls(f"{BUCKET}/runs/tiny/checkpoints")
+                 if p.rsplit("/", 1)[1].isdigit())
+  assert steps == [4]
+  config = json.loads(fs.cat(f"{BUCKET}/runs/tiny/config.json"))
+  assert config["dataset_dir"] == bucket_dataset
+
+  _, out = _train(env, bucket_dataset, workdir, epochs=2)
+  assert "resuming from checkpoint at step 4" in out
+  lines = [json.loads(l) for l in fs.cat(f"{BUCKET}/runs/tiny/metrics.jsonl").decode().splitlines()]
+  assert [r["step"] for r in lines if r["kind"] == "train"] == list(range(1, 9))
+  assert fs.ls(f"{BUCKET}/runs/tiny/tensorboard")
+
+  _run("babycry_jax.evaluate", env, "--workdir", workdir, "--split", "test")
+  metrics = json.loads(fs.cat(f"{BUCKET}/runs/tiny/eval/test/metrics.json"))
+  assert metrics["checkpoint_step"] in (4, 8) and 0.0 <= metrics["f1"] <= 1.0
+  assert fs.cat(f"{BUCKET}/runs/tiny/eval/test/roc.png").startswith(b"\x89PNG")
+
+
+def test_missing_bucket_dataset_says_how_to_make_one(emulator):
+  env, _ = emulator
+  code, out = _train(env, f"gs://{BUCKET}/datasets/absent", f"gs://{BUCKET}/runs/absent",
+                     epochs=1, check=False)
+  assert code != 0
+  assert f"no dataset at gs://{BUCKET}/datasets/absent" in out
+  assert "gcloud storage cp -r" in out
