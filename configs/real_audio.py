@@ -1,11 +1,14 @@
-"""CNN6 on the real-audio dataset: Donate-a-cry cries against speech, music and household sounds.
+"""The LSTM on the real-audio dataset: Donate-a-cry cries against speech, music and household sounds.
 
 Build the dataset first (it needs ../shared/data/real_audio):
   python -m preprocess.real_audio_recipe --shared ../shared/data --output data/real_audio
 then train:
   python -m babycry_jax.train --config configs/real_audio.py --workdir runs/real_audio
 
-The dataset has no video, so the model reads the log-mel only. A dataset made
+The dataset has no video, so the model reads the log-mel only. The LSTM is the
+audio model that held up best on this dataset's unseen test sources (the
+reproduction report: test F1 0.956 against CNN6's 0.683, which raised false
+alarms on kinds of sound absent from training). A dataset made
 elsewhere can be named after a colon: `--config configs/real_audio.py:/path/to/ds`.
 """
 import os
@@ -13,14 +16,14 @@ from typing import Optional
 
 import ml_collections
 
-from configs import default
+from configs import lstm
 
 RECIPE_COMMAND = ("python -m preprocess.real_audio_recipe --shared ../shared/data "
                   "--output {dataset_dir}")
 
 
 def get_config(dataset_dir: Optional[str] = None) -> ml_collections.ConfigDict:
-  c = default.get_config()
+  c = lstm.get_config()
   c.dataset_dir = dataset_dir or "data/real_audio"
   # The embedded default is synthetic audio+video; never build it in place of real audio.
   c.embedded_default.build_if_missing = False
@@ -28,11 +31,4 @@ def get_config(dataset_dir: Optional[str] = None) -> ml_collections.ConfigDict:
     raise FileNotFoundError(
         f"the real-audio dataset {os.path.abspath(c.dataset_dir)} is missing; build it with "
         f"`{RECIPE_COMMAND.format(dataset_dir=c.dataset_dir)}` (needs shared/data/real_audio)")
-  c.model = "cnn6"
-  c.model_kwargs = ml_collections.ConfigDict()
-  c.optimizer = "adam"
-  c.learning_rate = 1e-3
-  c.batch_size = 32
-  c.num_epochs = 15
-  c.augment.spec_augment = True   # recordings differ in phone and room: mask bands and frames
   return c
