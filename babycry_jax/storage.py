@@ -50,8 +50,26 @@ def open_for_random_reads(path: str) -> IO:
   """A binary file for seek()+read() of exact ranges (no read-ahead of remote blocks)."""
   if not is_url(path):
     return open(path, "rb")
+  fs, remote = _fs(path)
+  return fs.open(remote, "rb", cache_type="none")
+
+
+def _fs(url: str):
   import fsspec  # pylint: disable=g-import-not-at-top  (only needed for buckets)
-  return fsspec.open(path, "rb", cache_type="none").open()
+  return fsspec.core.url_to_fs(url)
+
+
+def upload(local_path: str, url: str) -> None:
+  """Copies a local file to a bucket URL (the object appears only when complete)."""
+  fs, path = _fs(url)
+  fs.put_file(local_path, path)
+
+
+def remove(url: str) -> None:
+  """Deletes a bucket object, or every object under a prefix (nothing if there is none)."""
+  fs, path = _fs(url)
+  if fs.exists(path):
+    fs.rm(path, recursive=True)
 
 
 def read_text(path: str) -> str:

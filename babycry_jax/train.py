@@ -50,8 +50,8 @@ def resolve_dataset(config: ml_collections.ConfigDict) -> str:
   embedded = config.embedded_default
   if storage.is_url(dataset_dir):
     raise FileNotFoundError(
-        f"no dataset at {dataset_dir}: build it with `python -m preprocess` on local disk, "
-        f"then copy the directory there (gcloud storage cp -r DATASET_DIR {dataset_dir})")
+        f"no dataset at {dataset_dir}: build it with "
+        f"`python -m preprocess --input MEDIA --output {dataset_dir}`")
   if not embedded.build_if_missing:
     raise FileNotFoundError(
         f"dataset dir {dataset_dir} does not exist; build it with "

@@ -1,9 +1,10 @@
 """`python -m preprocess --input <folder|manifest.csv|segments.csv> --output <dataset dir>`.
 
-Flags this module does not know are handed to Beam, so other runners work
-with their usual flags, e.g. `--runner=DataflowRunner --project=P --region=R
---temp_location=gs://...` (the dataset dir itself must then be on a path the
-launching machine can write to).
+Flags this module does not know are handed to Beam, so other runners take
+their usual flags (`--runner=FlinkRunner ...`). Their workers must read the
+inputs and write the job's work directory, which is on the launching machine
+(beside a local output; in /tmp for a gs:// output): a filesystem shared with
+the workers. Work files in a bucket, as Dataflow would need, are not done yet.
 
 Exit status: 0 when the dataset was written (failed inputs are listed in its
 errors.jsonl), 1 when the job refused or failed (output exists, unreadable
@@ -25,7 +26,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("input", None, "Label-folder root, the study's folder, a CSV manifest "
                     "(path,label[,start_s,end_s][,group]) or an AudioSet segment list.")
 flags.DEFINE_string("media_dir", None, "Downloaded media named <YouTube id>.<ext> (AudioSet lists only).")
-flags.DEFINE_string("output", None, "Dataset dir to create.")
+flags.DEFINE_string("output", None, "Dataset dir to create, local or gs://.")
 flags.DEFINE_enum("preset", "paper", sorted(schema.PRESETS), "Feature preset.")
 flags.DEFINE_float("window_s", None, "Window length in seconds (default: the preset's).")
 flags.DEFINE_float("hop_s", None, "Step between windows of a long recording (default: the preset's).")

@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import time
 import uuid
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
@@ -38,7 +39,7 @@ import apache_beam as beam
 from apache_beam.metrics.metric import Metrics, MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from babycry_jax import schema
+from babycry_jax import schema, storage
 from preprocess import dataset_writer
 from preprocess import sources
 from preprocess import splits as splits_lib
@@ -216,6 +217,22 @@ def _temp_sibling(output_dir: str) -> str:
   return os.path.join(parent, f".{name}.incomplete-{uuid.uuid4().hex[:8]}")
 
 
+def _temp_dir_for(output_dir: str) -> str:
+  """Where the dataset is assembled: beside a local output, in /tmp for a bucket."""
+  if storage.is_url(output_dir):
+    return tempfile.mkdtemp(prefix=f".{storage.basename(output_dir)}.incomplete-")
+  temp_dir = _temp_sibling(output_dir)
+  os.makedirs(temp_dir)
+  return temp_dir
+
+
+def _output_exists(output_dir: str) -> bool:
+  # In a bucket a dataset exists once its metadata.json does: that object is uploaded last.
+  if storage.is_url(output_dir):
+    return storage.exists(storage.join(output_dir, schema.METADATA_FILE))
+  return os.path.exists(output_dir)
+
+
 def build_dataset(input_path: str, output_dir: str, spec: Optional[schema.FeatureSpec] = None, *,
                   media_dir: Optional[str] = None,
                   split_fractions: Sequence[float] | str = splits_lib.DEFAULT_FRACTIONS,
@@ -253,8 +270,8 @@ def build_dataset(input_path: str, output_dir: str, spec: Optional[schema.Featur
     raise ValueError(f"max_failure_fraction must be within [0, 1], got {max_failure_fraction}")
   if spec.short_policy not in ("pad", "skip"):
     raise ValueError(f"short_policy must be 'pad' or 'skip', got {spec.short_policy!r}")
-  output_dir = os.path.abspath(output_dir)
-  if os.path.exists(output_dir) and not overwrite:
+  output_dir = storage.absolute(output_dir)
+  if _output_exists(output_dir) and not overwrite:
     raise FileExistsError(f"{output_dir} exists; pass --overwrite to replace it")
 
   found = sources.discover(input_path, media_dir)
@@ -268,8 +285,7 @@ def build_dataset(input_path: str, output_dir: str, spec: Optional[schema.Featur
   log(f"{len(found.items)} inputs ({found.kind}) in {len(group_labels)} groups"
       + (f"; {len(found.missing)} listed inputs have no media" if found.missing else ""))
 
-  temp_dir = _temp_sibling(output_dir)
-  os.makedirs(temp_dir)
+  temp_dir = _temp_dir_for(output_dir)
   try:
     work_dir = os.path.join(temp_dir, "_work")
     counters, beam_errors = _run_beam(found.items, assignment, spec, work_dir,
@@ -319,7 +335,14 @@ def build_dataset(input_path: str, output_dir: str, spec: Optional[schema.Featur
 
 
 def _publish(temp_dir: str, output_dir: str, overwrite: bool) -> None:
-  """Renames the finished temp dir to output_dir (replacing it if allowed)."""
+  """Renames the finished temp dir to output_dir (replacing it if allowed).
+
+  A bucket has no rename: the files are uploaded with metadata.json last, so
+  readers see the dataset only once every shard is there.
+  """
+  if storage.is_url(output_dir):
+    _upload(temp_dir, output_dir, overwrite)
+    return
   if os.path.exists(output_dir):
     if not overwrite:
       raise FileExistsError(f"{output_dir} appeared while the job ran; not replacing it")
@@ -329,6 +352,18 @@ def _publish(temp_dir: str, output_dir: str, overwrite: bool) -> None:
     shutil.rmtree(trash, ignore_errors=True)
   else:
     os.rename(temp_dir, output_dir)
+
+
+def _upload(temp_dir: str, output_dir: str, overwrite: bool) -> None:
+  if _output_exists(output_dir) and not overwrite:
+    raise FileExistsError(f"{output_dir} appeared while the job ran; not replacing it")
+  # Replacing: the old metadata.json goes first, so no reader pairs it with new shards.
+  storage.remove(storage.join(output_dir, schema.METADATA_FILE))
+  storage.remove(output_dir)  # no stale shard of an old or half-uploaded dataset survives
+  names = sorted(os.listdir(temp_dir), key=lambda n: n == schema.METADATA_FILE)
+  for name in names:
+    storage.upload(os.path.join(temp_dir, name), storage.join(output_dir, name))
+  shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def format_summary(summary: Mapping[str, Any], output_dir: str) -> str:

@@ -14,6 +14,7 @@ import time
 import pytest
 
 import synthetic_dataset
+from test_preprocess_pipeline import write_media
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUCKET = "babycry-test"
@@ -29,14 +30,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def emulator():
+def emulator(tmp_path_factory):
   port = _free_port()
-  server = subprocess.Popen(
-      [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
-       "--port", str(port), "--in-memory", "--default-bucket", BUCKET],
-      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  log_path = tmp_path_factory.mktemp("emulator") / "log"
+  with open(log_path, "w") as log:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
+         "--port", str(port), "--in-memory", "--default-bucket", BUCKET],
+        stdout=log, stderr=subprocess.STDOUT)
   url = f"http://127.0.0.1:{port}"
-  deadline = time.time() + 30
+  deadline = time.time() + 120  # generous: the suite's other worker may hold both cores
   while True:
     try:
       socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -44,7 +47,7 @@ def emulator():
     except OSError:
       if time.time() > deadline or server.poll() is not None:
         server.kill()
-        pytest.fail("the Cloud Storage emulator did not start")
+        pytest.fail(f"the Cloud Storage emulator did not start:\n{log_path.read_text()}")
       time.sleep(0.2)
   env = {"STORAGE_EMULATOR_HOST": url,           # gcsfs and google-cloud-storage
          "TENSORSTORE_GCS_HTTP_URL": url,        # Orbax's tensorstore
@@ -109,4 +112,27 @@ def test_missing_bucket_dataset_says_how_to_make_one(emulator):
                      epochs=1, check=False)
   assert code != 0
   assert f"no dataset at gs://{BUCKET}/datasets/absent" in out
-  assert "gcloud storage cp -r" in out
+  assert f"python -m preprocess --input MEDIA --output gs://{BUCKET}/datasets/absent" in out
+
+
+def test_preprocess_writes_a_dataset_into_the_bucket(emulator, tmp_path):
+  env, fs = emulator
+  media = tmp_path / "media"
+  for i in range(10):
+    name = f"{'crying' if i % 2 else 'not_crying'}/clip{i}.{'mp4' if i < 6 else 'wav'}"
+    write_media(media / name, 2.0, video=name.endswith(".mp4"), tone_hz=300.0 + 50 * i, seed=i)
+  common = ["--input", str(media), "--num_shards", "1", "--preset", "paper",
+            "--direct_num_workers", "1"]
+  _run("preprocess", env, *common, "--output", str(tmp_path / "local"))
+  url = f"gs://{BUCKET}/datasets/built"
+  _run("preprocess", env, *common, "--output", url)
+
+  local = sorted(p.name for p in (tmp_path / "local").iterdir())
+  remote = sorted(p.rsplit("/", 1)[1] for p in fs.ls(f"{BUCKET}/datasets/built"))
+  assert remote == local
+  for name in local:
+    if name.endswith(".tfrecord-00000-of-00001"):
+      assert fs.cat(f"{BUCKET}/datasets/built/{name}") == (tmp_path / "local" / name).read_bytes()
+
+  code, out = _run("preprocess", env, *common, "--output", url, check=False)
+  assert code == 1 and "--overwrite" in out
