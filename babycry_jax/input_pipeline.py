@@ -33,12 +33,23 @@ class Position:
   batch: int = 0
 
 
+def _normalized(values: np.ndarray, mean, std, present: bool) -> np.ndarray:
+  """(values - mean) / std as a new float32 array (in place on the copy: no temporaries)."""
+  if not present:
+    return np.zeros(values.shape, np.float32)
+  out = values.astype(np.float32)  # always a copy
+  out -= mean
+  out /= std
+  return out
+
+
 class ExampleDecoder:
   """Serialized record -> the model's float32 inputs, normalized with train-split stats."""
 
   def __init__(self, metadata: dict[str, Any], audio_frames: int, video_frames: int):
     self.spec = schema.FeatureSpec.from_json(metadata["feature_spec"])
-    self._parser = FastExampleParser(schema.features_dict(self.spec).get_serialized_info())
+    self._parser = FastExampleParser(schema.features_dict(self.spec).get_serialized_info(),
+                                     widen_float16=True)
     if audio_frames > self.spec.mel_frames:
       raise ValueError(f"config audio_frames={audio_frames} exceeds the dataset's "
                        f"{self.spec.mel_frames} log-mel frames")
@@ -56,8 +67,8 @@ class ExampleDecoder:
     self._frame_std = np.float32(max(stats["video/frames"]["std"], 1e-6))
 
   def parse(self, serialized: bytes) -> dict[str, Any]:
-    """The raw record, as stored (see schema.features_dict)."""
-    return self._parser.parse_example(serialized)
+    """The raw record, as stored (see schema.features_dict); the float16 log-mel as float32."""
+    return schema.decode_frames(self._parser.parse_example(serialized), self.spec)
 
   def model_inputs(self, record: dict[str, Any]) -> dict[str, Any]:
     """Crops to the configured lengths (from the window's start) and normalizes.
@@ -66,12 +77,11 @@ class ExampleDecoder:
     rather than the dataset mean.
     """
     has_audio, has_video = bool(record["has_audio"]), bool(record["has_video"])
-    log_mel = record["audio/log_mel"][:self.audio_frames].astype(np.float32)
-    log_mel = (log_mel - self._mel_mean) / self._mel_std if has_audio else np.zeros_like(log_mel)
-    mfcc = record["audio/mfcc_stats"].astype(np.float32)
-    mfcc = (mfcc - self._mfcc_mean) / self._mfcc_std if has_audio else np.zeros_like(mfcc)
-    frames = record["video/frames"][:self.video_frames].astype(np.float32)
-    frames = (frames - self._frame_mean) / self._frame_std if has_video else np.zeros_like(frames)
+    log_mel = _normalized(record["audio/log_mel"][:self.audio_frames], self._mel_mean,
+                          self._mel_std, has_audio)
+    mfcc = _normalized(record["audio/mfcc_stats"], self._mfcc_mean, self._mfcc_std, has_audio)
+    frames = _normalized(record["video/frames"][:self.video_frames], self._frame_mean,
+                         self._frame_std, has_video)
     return {
         "log_mel": log_mel,
         "mfcc_stats": mfcc,

@@ -27,10 +27,12 @@ from benchmarks import Protocol, time_calls
 BATCH_SIZE = 32
 AUDIO_FRAMES = 300
 VIDEO_FRAMES = 18
-# The tfrecord value lists each feature is stored in (tfds Tensor, no encoding):
-# floats (float16 ones too) as float_list, integers and bools as int64_list.
+# The tfrecord value lists each feature is stored in (see schema.features_dict):
+# floats (float16 ones too) as float_list, integers and bools as int64_list,
+# the frames as one bytes value of uint8 pixels.
 _FLOAT_FEATURES = ("audio/log_mel", "audio/mfcc_stats")
-_INT_FEATURES = ("video/frames", "label", "has_audio", "has_video")
+_INT_FEATURES = ("label", "has_audio", "has_video")
+_BYTES_FEATURES = ("video/frames",)
 
 
 def cache_dir() -> str:
@@ -40,7 +42,8 @@ def cache_dir() -> str:
 def ensure_dataset(num_clips: int = 160, seed: int = 0, log=print) -> str:
   """A paper-preset dataset dir built by the Beam job from embedded-default clips (cached)."""
   from babycry_jax import schema
-  root = os.path.join(cache_dir(), f"input_bench_{num_clips}_clips_seed{seed}")
+  root = os.path.join(cache_dir(), f"input_bench_{num_clips}_clips_seed{seed}_"
+                      f"format{schema.RECORD_FORMAT}")
   dataset_dir = os.path.join(root, "dataset")
   if os.path.exists(os.path.join(dataset_dir, schema.METADATA_FILE)):
     return dataset_dir
@@ -73,6 +76,7 @@ def tf_data_spec(dataset_dir: str, split: str = "train", audio_frames: int = AUD
                  "label": [], "has_audio": [], "has_video": []},
       "float_features": list(_FLOAT_FEATURES),
       "int_features": list(_INT_FEATURES),
+      "bytes_features": list(_BYTES_FEATURES),
       "audio_frames": audio_frames,
       "video_frames": video_frames,
       "batch_size": batch_size,
@@ -117,7 +121,7 @@ def stage_breakdown(dataset_dir: str, num_records: int = 32, audio_frames: int =
   """Milliseconds per record of each stage of our loader, one thread, no overlap.
 
   Returns:
-    {"read": shard bytes by index, "parse": protobuf -> numpy (tfds ExampleParserNp),
+    {"read": shard bytes by index, "parse": protobuf -> numpy (our wire-format parser),
      "normalize": crop + normalize (ExampleDecoder.model_inputs)}
   """
   import time
@@ -155,8 +159,11 @@ def _tf_data_main(spec: dict[str, Any], protocol: Protocol, threads: int) -> dic
   tf.config.threading.set_inter_op_parallelism_threads(threads)
   features = {}
   for key, shape in spec["shapes"].items():
-    dtype = tf.float32 if key in spec["float_features"] else tf.int64
-    features[key] = tf.io.FixedLenFeature(shape, dtype)
+    if key in spec["bytes_features"]:
+      features[key] = tf.io.FixedLenFeature([], tf.string)
+    else:
+      dtype = tf.float32 if key in spec["float_features"] else tf.int64
+      features[key] = tf.io.FixedLenFeature(shape, dtype)
   mfcc_mean = tf.constant(spec["mfcc_mean"], tf.float32)
   mfcc_std = tf.constant(spec["mfcc_std"], tf.float32)
 
@@ -166,7 +173,8 @@ def _tf_data_main(spec: dict[str, Any], protocol: Protocol, threads: int) -> dic
     has_video = tf.cast(r["has_video"], tf.float32)
     # float16 in the schema: round the stored values as our decoder's float16 array does.
     log_mel = tf.cast(tf.cast(r["audio/log_mel"][:spec["audio_frames"]], tf.float16), tf.float32)
-    frames = tf.cast(r["video/frames"][:spec["video_frames"]], tf.float32)
+    frames = tf.reshape(tf.io.decode_raw(r["video/frames"], tf.uint8), spec["shapes"]["video/frames"])
+    frames = tf.cast(frames[:spec["video_frames"]], tf.float32)
     return {
         "log_mel": (log_mel - spec["mel_mean"]) / spec["mel_std"] * has_audio,
         "mfcc_stats": (r["audio/mfcc_stats"] - mfcc_mean) / mfcc_std * has_audio,

@@ -270,6 +270,7 @@ def write_dataset(out_dir: str, work_pattern: str, spec: schema.FeatureSpec,
                           "detail": error.get("detail", "")}) + "\n")
 
   metadata = {
+      "record_format": schema.RECORD_FORMAT,
       "feature_spec": spec.to_json(),
       "splits": {s: {k: v for k, v in m.items() if k != "num_bytes"}
                  for s, m in split_meta.items()},

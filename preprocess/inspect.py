@@ -31,7 +31,7 @@ def iter_examples(dataset_dir: str, split: str, limit: Optional[int] = None) -> 
     for data in dataset_writer.read_tfrecords(os.path.join(dataset_dir, shard)):
       if limit is not None and count >= limit:
         return
-      example = parser.parse_example(data)
+      example = schema.decode_frames(parser.parse_example(data), spec)
       for key in ("clip_id", "source_id"):
         if isinstance(example[key], bytes):
           example[key] = example[key].decode()

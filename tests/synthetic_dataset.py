@@ -65,7 +65,7 @@ def write(dataset_dir: str, sizes: dict[str, int] | None = None, spec=SMALL_SPEC
     splits[split] = {"num_examples": n, "shards": names, "shard_lengths": lengths,
                      "labels": {"not_crying": (n + 1) // 2, "crying": n // 2}}
   metadata = {
-      "feature_spec": spec.to_json(), "splits": splits,
+      "record_format": schema.RECORD_FORMAT, "feature_spec": spec.to_json(), "splits": splits,
       "stats": {"audio/log_mel": {"mean": 0.5, "std": 1.2},
                 "audio/mfcc_stats": {"mean": [0.0] * spec.mfcc_stats_dim, "std": [1.0] * spec.mfcc_stats_dim},
                 "video/frames": {"mean": 80.0, "std": 50.0}},

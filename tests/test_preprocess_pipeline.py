@@ -210,8 +210,10 @@ def test_stats_come_from_train_only(built):
 def test_metadata_structure_and_tfds_info(built):
   import tensorflow_datasets as tfds
   metadata = schema.read_metadata(str(built["two"]))
-  assert set(metadata) == {"feature_spec", "splits", "stats", "split_fractions", "seed", "inputs",
-                           "num_inputs", "num_records", "num_failed", "failures_by_reason", "short_inputs"}
+  assert set(metadata) == {"record_format", "feature_spec", "splits", "stats", "split_fractions",
+                           "seed", "inputs", "num_inputs", "num_records", "num_failed",
+                           "failures_by_reason", "short_inputs"}
+  assert metadata["record_format"] == schema.RECORD_FORMAT
   assert schema.FeatureSpec.from_json(metadata["feature_spec"]) == SPEC
   builder = tfds.builder_from_directory(str(built["two"]))
   for split, info in metadata["splits"].items():
