@@ -84,7 +84,7 @@ def _train(env, dataset, workdir, epochs, check=True):
               f"--config.num_epochs={epochs}", check=check)
 
 
-def test_trains_resumes_and_evaluates_in_a_bucket(emulator, bucket_dataset):
+def test_trains_resumes_evaluates_and_detects_in_a_bucket(emulator, bucket_dataset, tmp_path):
   env, fs = emulator
   workdir = f"gs://{BUCKET}/runs/tiny"
   _train(env, bucket_dataset, workdir, epochs=1)
@@ -104,6 +104,12 @@ def test_trains_resumes_and_evaluates_in_a_bucket(emulator, bucket_dataset):
   metrics = json.loads(fs.cat(f"{BUCKET}/runs/tiny/eval/test/metrics.json"))
   assert metrics["checkpoint_step"] in (4, 8) and 0.0 <= metrics["f1"] <= 1.0
   assert fs.cat(f"{BUCKET}/runs/tiny/eval/test/roc.png").startswith(b"\x89PNG")
+
+  clip = write_media(tmp_path / "clip.mp4", 2.0)
+  _run("babycry_jax.detect", env, "--workdir", workdir, "--output_dir", str(tmp_path / "out"),
+       str(clip))
+  detection = json.loads((tmp_path / "out" / "clip.json").read_text())
+  assert detection["workdir"] == workdir and detection["checkpoint_step"] in (4, 8)
 
 
 def test_missing_bucket_dataset_says_how_to_make_one(emulator):
