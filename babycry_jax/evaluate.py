@@ -62,7 +62,8 @@ class Run:
     return tuple(getattr(type(self.model), "modalities", ("audio", "video")))
 
 
-def _read_config(workdir: str) -> ml_collections.ConfigDict:
+def read_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a training run saved in its workdir."""
   config_path = storage.join(workdir, train.CONFIG_FILE)
   if not storage.exists(config_path):
     raise FileNotFoundError(f"{workdir} has no {train.CONFIG_FILE}: is it a training workdir?")
@@ -71,7 +72,7 @@ def _read_config(workdir: str) -> ml_collections.ConfigDict:
 
 def resolve_step(workdir: str, checkpoint: str = "best") -> int:
   """The step that `checkpoint` ('best' | 'latest' | a step number) names in a workdir."""
-  _read_config(workdir)
+  read_config(workdir)
   ckpt = checkpointing.Checkpointer(workdir, read_only=True)
   try:
     return ckpt.resolve(checkpoint)
@@ -81,7 +82,7 @@ def resolve_step(workdir: str, checkpoint: str = "best") -> int:
 
 def load_run(workdir: str, checkpoint: str = "best") -> Run:
   """Restores one checkpoint of a training workdir with the config saved there."""
-  config = _read_config(workdir)
+  config = read_config(workdir)
   metadata = schema.read_metadata(config.dataset_dir)
   spec = schema.FeatureSpec.from_json(metadata["feature_spec"])
   model = train.create_model(config)

@@ -130,7 +130,6 @@ class SplitReader:
     return list(self._pool.map(self._read, positions.tolist()))
 
 
-
 def _to_devices(examples: list[dict[str, Any] | None], template: dict[str, Any],
                 local_devices: int) -> Batch:
   """[n] examples -> [local_devices, n // local_devices, ...]; missing ones get weight 0."""

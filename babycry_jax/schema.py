@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import tensorflow_datasets as tfds
 
+from babycry_jax import storage
+
 LABELS = ("not_crying", "crying")
 CRYING = LABELS.index("crying")
 
@@ -120,7 +122,6 @@ ERRORS_FILE = "errors.jsonl"
 
 
 def read_metadata(dataset_dir: str) -> dict[str, Any]:
-  from babycry_jax import storage  # pylint: disable=g-import-not-at-top  (keeps schema light)
   path = storage.join(dataset_dir, METADATA_FILE)
   if not storage.exists(path):
     raise FileNotFoundError(

@@ -24,6 +24,7 @@ import dataclasses
 import datetime
 import importlib.util
 import inspect
+import io
 import json
 import math
 import os
@@ -34,6 +35,8 @@ import sys
 import time
 import traceback
 from typing import Any, Callable, Optional, Sequence
+
+from babycry_jax import storage  # no JAX import: the heavy modules load lazily below
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 EMBEDDED = "embedded_default"
@@ -229,11 +232,9 @@ def complexity_of(workdir: str) -> tuple[int, float]:
   Counted on freshly initialised variables: the count and the cost do not
   depend on trained values, and no checkpoint has to match today's optimizer.
   """
-  from babycry_jax import schema, train
+  from babycry_jax import evaluate, schema, train
   from babycry_jax.models import batch_inputs, complexity
-  import ml_collections
-  with open(os.path.join(workdir, train.CONFIG_FILE)) as f:
-    config = ml_collections.ConfigDict(json.load(f))
+  config = evaluate.read_config(workdir)
   spec = schema.FeatureSpec.from_json(schema.read_metadata(config.dataset_dir)["feature_spec"])
   model = train.create_model(config)
   state = train.create_train_state(config, model, spec, steps_per_epoch=1)
@@ -415,15 +416,14 @@ def plot_f1_vs_epoch(tables: dict, path: str) -> None:
     if ax.get_legend_handles_labels()[0]:
       ax.legend(fontsize=8, loc="lower right")
   fig.tight_layout()
-  tmp = f"{path}.tmp.png"
-  fig.savefig(tmp, dpi=110)
+  png = io.BytesIO()
+  fig.savefig(png, format="png", dpi=110)
   plt.close(fig)
-  os.replace(tmp, path)
+  storage.write_bytes(path, png.getvalue())
 
 
 def write_outputs(results: dict, out_dir: str) -> dict[str, str]:
   """Writes table.md, results.json and f1_vs_epoch.png; returns their paths."""
-  from babycry_jax import storage
   os.makedirs(out_dir, exist_ok=True)
   paths = {name: os.path.join(out_dir, name) for name in ("table.md", "results.json", "f1_vs_epoch.png")}
   slim = json.loads(json.dumps(results, default=float))
