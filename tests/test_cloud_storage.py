@@ -35,7 +35,7 @@ def emulator(tmp_path_factory):
   log_path = tmp_path_factory.mktemp("emulator") / "log"
   with open(log_path, "w") as log:
     server = subprocess.Popen(
-        [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
+        [sys.executable, os.path.join(REPO, "tests", "gcs_emulator.py"), "start", "--host", "127.0.0.1",
          "--port", str(port), "--in-memory", "--default-bucket", BUCKET],
         stdout=log, stderr=subprocess.STDOUT)
   url = f"http://127.0.0.1:{port}"
