@@ -12,7 +12,7 @@ from typing import Any
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy
 
-from babycry_jax import storage
+from babycry_jax.data import storage
 
 BEST_METRIC = "val_f1"
 

@@ -4,404 +4,46 @@ r"""Evaluates a checkpoint of a run on a split of its dataset.
       [--modalities both,audio,video]
   python -m babycry_jax.evaluate --compare runs/svm runs/fusion [--split test]
 
-Rebuilds the model from the config saved in the workdir, restores the chosen
-checkpoint and writes to W/eval/<split>/:
-  metrics.json      metrics at threshold 0.5 (top level) and at the F1-best
-                    threshold chosen on the validation split ("at_val_best_threshold")
-  predictions.csv   clip_id, source_id, label, score for every clip of the split
-  roc.png, pr.png, confusion.png, score_hist.png
-With --modalities, each setting other than "both" hides one track of every clip
-(audio: video hidden; video: audio hidden) and writes the same files with a
-suffix (metrics_audio_only.json, ...) plus modalities.md, a table of all settings.
+Writes W/eval/<split>/ (see babycry_jax.evaluation). Exit status 0 when
+evaluated, 1 on bad input (a missing workdir, split or checkpoint, a bad flag).
 """
 from __future__ import annotations
 
-import csv
-import dataclasses
-import io
-import json
-import math
 import sys
-from typing import Any, Sequence
 
-import jax
-import ml_collections
-import numpy as np
 from absl import app, flags
 
-from babycry_jax import checkpointing, console, metrics, plots, schema, storage
-from babycry_jax import input_pipeline as ip
-from babycry_jax import train
-from babycry_jax.parallel import Parallel
+from babycry_jax import console, evaluation
 
 log = console.logger()
 
-EVAL_DIR = "eval"
-VALIDATION = "validation"
-DEFAULT_THRESHOLD = 0.5
-PREDICTION_FIELDS = ("clip_id", "source_id", "label", "score")
-
-# Modality settings: the track each one hides, and the suffix of its output files.
-MODALITY_SETTINGS = {"both": None, "audio": "video", "video": "audio"}
-_SUFFIX = {"both": "", "audio": "_audio_only", "video": "_video_only"}
-
-
-@dataclasses.dataclass
-class Run:
-  """A trained run loaded from its workdir: config, model and one checkpoint's state."""
-  config: ml_collections.ConfigDict
-  model: Any
-  state: train.TrainState
-  step: int
-  spec: schema.FeatureSpec
-  metadata: dict
-
-  @property
-  def modalities(self) -> tuple[str, ...]:
-    """The tracks the model reads: a subset of ("audio", "video")."""
-    return tuple(getattr(type(self.model), "modalities", ("audio", "video")))
-
-
-def read_config(workdir: str) -> ml_collections.ConfigDict:
-  """The config a training run saved in its workdir."""
-  config_path = storage.join(workdir, train.CONFIG_FILE)
-  if not storage.exists(config_path):
-    raise FileNotFoundError(f"{workdir} has no {train.CONFIG_FILE}: is it a training workdir?")
-  return ml_collections.ConfigDict(json.loads(storage.read_text(config_path)))
-
-
-def resolve_step(workdir: str, checkpoint: str = "best") -> int:
-  """The step that `checkpoint` ('best' | 'latest' | a step number) names in a workdir."""
-  read_config(workdir)
-  ckpt = checkpointing.Checkpointer(workdir, read_only=True)
-  try:
-    return ckpt.resolve(checkpoint)
-  finally:
-    ckpt.close()
-
-
-def load_run(workdir: str, checkpoint: str = "best") -> Run:
-  """Restores one checkpoint of a training workdir with the config saved there."""
-  config = read_config(workdir)
-  metadata = schema.read_metadata(config.dataset_dir)
-  spec = schema.FeatureSpec.from_json(metadata["feature_spec"])
-  model = train.create_model(config)
-  template = train.create_train_state(config, model, spec, steps_per_epoch=1)
-  # Orbax restores into arrays, not numpy scalars (np.int32 step): make every leaf an array.
-  template = jax.tree.map(lambda x: np.asarray(x) if isinstance(x, np.generic) else x, template)
-  ckpt = checkpointing.Checkpointer(workdir, read_only=True)
-  try:
-    step = ckpt.resolve(checkpoint)
-    state, _ = ckpt.restore(step, template)
-  finally:
-    ckpt.close()
-  return Run(config, model, state, step, spec, metadata)
-
-
-def hide_modality(inputs: dict[str, Any], hidden: str | None) -> dict[str, Any]:
-  """Model inputs of one example with a track marked missing and zeroed.
-
-  Zeros are what the decoder gives a clip that really lacks the track, so the
-  model sees exactly a missing modality.
-  """
-  if hidden is None:
-    return inputs
-  out = dict(inputs)
-  if hidden == "video":
-    out["frames"] = np.zeros_like(inputs["frames"])
-    out["has_video"] = np.zeros_like(inputs["has_video"])
-  elif hidden == "audio":
-    out["log_mel"] = np.zeros_like(inputs["log_mel"])
-    out["mfcc_stats"] = np.zeros_like(inputs["mfcc_stats"])
-    out["has_audio"] = np.zeros_like(inputs["has_audio"])
-  else:
-    raise ValueError(f"can hide 'audio' or 'video', not {hidden!r}")
-  return out
-
-
-class _HidingReader:
-  """A SplitReader whose examples have one modality hidden (for eval_batches)."""
-
-  def __init__(self, reader: ip.SplitReader, hidden: str | None):
-    self._reader = reader
-    self._hidden = hidden
-
-  def __len__(self) -> int:
-    return len(self._reader)
-
-  def read_many(self, positions: np.ndarray) -> list[dict[str, Any] | None]:
-    return [None if e is None else hide_modality(e, self._hidden)
-            for e in self._reader.read_many(positions)]
-
-
-@dataclasses.dataclass
-class SplitPredictions:
-  """Every clip of a split in stored order: ids, true labels [N] and crying scores [N]."""
-  clip_ids: list[str]
-  source_ids: list[str]
-  labels: np.ndarray
-  scores: np.ndarray
-  loss: float
-
-  def rows(self) -> list[dict[str, Any]]:
-    return [{"clip_id": c, "source_id": s, "label": int(y), "score": float(p)}
-            for c, s, y, p in zip(self.clip_ids, self.source_ids, self.labels, self.scores)]
-
-
-_P_EVAL_STEPS: dict[str, Any] = {}
-
-
-class Evaluator:
-  """Scores splits of a run's dataset with one compiled eval step."""
-
-  def __init__(self, run: Run):
-    self.run = run
-    self._parallel = Parallel("pmap")
-    # One wrapped step per loss, so evaluating several runs or splits compiles once per model.
-    loss = run.config.loss
-    if loss not in _P_EVAL_STEPS:
-      _P_EVAL_STEPS[loss] = self._parallel.wrap_eval(train.eval_step_fn(run.config))
-    self._p_eval = _P_EVAL_STEPS[loss]
-    self._state = self._parallel.replicate(run.state)
-    devices = jax.local_device_count()
-    self._batch_size = devices * max(1, 32 // devices)
-    self._readers: dict[str, ip.SplitReader] = {}
-    self._cache: dict[tuple[str, str], SplitPredictions] = {}
-
-  def _reader(self, split: str) -> ip.SplitReader:
-    if split not in self._readers:
-      self._readers[split] = ip.SplitReader(self.run.config.dataset_dir, split,
-                                            self.run.config.audio_frames,
-                                            self.run.config.video_frames)
-    return self._readers[split]
-
-  def predict(self, split: str, modality: str = "both") -> SplitPredictions:
-    """Scores every clip of `split` with the tracks of `modality` visible."""
-    key = (split, modality)
-    if key not in self._cache:
-      reader = self._reader(split)
-      if len(reader) == 0:
-        raise ValueError(f"split {split!r} of {self.run.config.dataset_dir} has no examples")
-      result, labels, scores = train.evaluate_split(
-          self._parallel, self._p_eval, self._state,
-          _HidingReader(reader, MODALITY_SETTINGS[modality]), self._batch_size)
-      records = [reader.decoder.parse(reader.source[i]) for i in range(len(reader))]
-      self._cache[key] = SplitPredictions(
-          clip_ids=[r["clip_id"].decode() for r in records],
-          source_ids=[r["source_id"].decode() for r in records],
-          labels=labels.astype(np.int64), scores=scores.astype(np.float64),
-          loss=float(result["loss"]))
-    return self._cache[key]
-
-
-def write_predictions_csv(path: str, predictions: SplitPredictions) -> None:
-  buffer = io.StringIO()
-  writer = csv.DictWriter(buffer, fieldnames=list(PREDICTION_FIELDS))
-  writer.writeheader()
-  writer.writerows(predictions.rows())
-  storage.write_text(path, buffer.getvalue())
-
-
-def read_predictions_csv(path: str) -> tuple[np.ndarray, np.ndarray]:
-  """(labels [N], scores [N]) of a predictions.csv."""
-  rows = list(csv.DictReader(io.StringIO(storage.read_text(path), newline="")))
-  return (np.array([int(r["label"]) for r in rows], np.int64),
-          np.array([float(r["score"]) for r in rows], np.float64))
-
-
-def _json_safe(value: Any) -> Any:
-  """NaN (AUC of a one-class split) as null, since JSON has no NaN."""
-  if isinstance(value, float) and math.isnan(value):
-    return None
-  if isinstance(value, dict):
-    return {k: _json_safe(v) for k, v in value.items()}
-  if isinstance(value, list):
-    return [_json_safe(v) for v in value]
-  return value
-
-
-def metrics_file(modality: str = "both") -> str:
-  return f"metrics{_SUFFIX[modality]}.json"
-
-
-def evaluate_setting(evaluator: Evaluator, split: str, out_dir: str,
-                     modality: str = "both") -> dict:
-  """Metrics of one split under one modality setting; writes its files into out_dir."""
-  run = evaluator.run
-  test = evaluator.predict(split, modality)
-  val = evaluator.predict(VALIDATION, modality)
-  val_threshold = metrics.best_f1_threshold(val.labels, val.scores)
-  at_half = metrics.binary_metrics(test.labels, test.scores, DEFAULT_THRESHOLD)
-  at_val_best = metrics.binary_metrics(test.labels, test.scores, val_threshold)
-  at_val_best["chosen_on"] = VALIDATION
-  at_val_best["validation_f1"] = metrics.binary_metrics(val.labels, val.scores, val_threshold)["f1"]
-  result = {
-      "split": split, "checkpoint_step": run.step, "model": run.config.model,
-      "modalities": modality, "hidden_modality": MODALITY_SETTINGS[modality],
-      **at_half, "loss": test.loss, "at_val_best_threshold": at_val_best,
-  }
-  if split == VALIDATION:
-    result["at_val_best_threshold"]["note"] = "threshold chosen on the evaluated split itself"
-
-  suffix = _SUFFIX[modality]
-  write_predictions_csv(storage.join(out_dir, f"predictions{suffix}.csv"), test)
-  thresholds = {"0.5": DEFAULT_THRESHOLD, "val F1-best": val_threshold}
-  plots.roc_png(storage.join(out_dir, f"roc{suffix}.png"), test.labels, test.scores, thresholds)
-  plots.pr_png(storage.join(out_dir, f"pr{suffix}.png"), test.labels, test.scores, thresholds)
-  plots.confusion_png(storage.join(out_dir, f"confusion{suffix}.png"), {
-      f"threshold 0.5": at_half["confusion_matrix"],
-      f"val F1-best threshold {val_threshold:.3f}": at_val_best["confusion_matrix"]},
-      schema.LABELS)
-  plots.score_histogram_png(storage.join(out_dir, f"score_hist{suffix}.png"),
-                            test.labels, test.scores, thresholds)
-  # metrics.json last: its presence means the setting's files are complete.
-  storage.write_text(storage.join(out_dir, metrics_file(modality)),
-                     json.dumps(_json_safe(result), indent=2))
-  return result
-
-
-def parse_modalities(text: str) -> list[str]:
-  settings = [m.strip() for m in text.split(",") if m.strip()]
-  unknown = [m for m in settings if m not in MODALITY_SETTINGS]
-  if unknown or not settings:
-    raise ValueError(f"--modalities {text!r}: choose from {', '.join(MODALITY_SETTINGS)}")
-  return list(dict.fromkeys(settings))
-
-
-def _fmt(value: Any) -> str:
-  return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
-
-
-def modality_table(results: dict[str, dict | str]) -> str:
-  """Markdown table of one checkpoint under each modality setting ({setting: metrics | reason})."""
-  lines = ["| modalities | F1 | precision | recall | accuracy | ROC-AUC | PR-AUC | "
-           "F1 @ val threshold | val threshold |",
-           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-  for setting, r in results.items():
-    name = {"both": "audio + video", "audio": "audio only", "video": "video only"}[setting]
-    if isinstance(r, str):
-      lines.append(f"| {name} | {r} |" + " |" * 7)
-      continue
-    best = r["at_val_best_threshold"]
-    lines.append(f"| {name} | {_fmt(r['f1'])} | {_fmt(r['precision'])} | {_fmt(r['recall'])} | "
-                 f"{_fmt(r['accuracy'])} | {_fmt(r['roc_auc'])} | {_fmt(r['pr_auc'])} | "
-                 f"{_fmt(best['f1'])} | {_fmt(best['threshold'])} |")
-  return "\n".join(lines)
-
-
-def _evaluate_split(evaluator: Evaluator, workdir: str, split: str,
-                    modalities: Sequence[str]) -> dict:
-  run = evaluator.run
-  out_dir = storage.join(workdir, EVAL_DIR, split)
-  storage.makedirs(out_dir)
-  results: dict[str, dict | str] = {}
-  for setting in modalities:
-    hidden = MODALITY_SETTINGS[setting]
-    if hidden is not None and set(run.modalities) <= {hidden}:
-      reason = f"skipped: {run.config.model} reads only {'+'.join(run.modalities)}"
-      log.warning("modality setting %r %s", setting, reason)
-      results[setting] = reason
-      continue
-    r = evaluate_setting(evaluator, split, out_dir, setting)
-    results[setting] = r
-    best = r["at_val_best_threshold"]
-    log.info("%s on %s (step %d, %d clips, %s): f1 %.4f acc %.4f precision %.4f recall %.4f "
-             "roc_auc %.4f pr_auc %.4f | at val-best threshold %.3f: f1 %.4f -> %s",
-             run.config.model, split, run.step, r["num_examples"], setting, r["f1"],
-             r["accuracy"], r["precision"], r["recall"], r["roc_auc"], r["pr_auc"],
-             best["threshold"], best["f1"], storage.join(out_dir, metrics_file(setting)))
-  if len(modalities) > 1:
-    table = modality_table(results)
-    storage.write_text(storage.join(out_dir, "modalities.md"), table + "\n")
-    print(f"{run.config.model} (step {run.step}) on {split}:\n{table}")
-  first = next((r for r in results.values() if isinstance(r, dict)), None)
-  if first is None:
-    raise ValueError(f"no modality setting of {list(modalities)} can be evaluated for "
-                     f"{run.config.model}, which reads {list(run.modalities)}")
-  if len(modalities) > 1:
-    first = dict(first, by_modality=results)
-  return first
-
-
-def evaluate(workdir: str, split: str | Sequence[str] = "test", checkpoint: str = "best",
-             modalities: Sequence[str] = ("both",)) -> dict:
-  """Evaluates a checkpoint on one split (or several, restoring the model once).
-
-  Returns the metrics of the first split's first modality setting; all
-  settings' metrics are under result["by_modality"] when more than one is
-  asked for, and every split's under result["by_split"] for several splits.
-  """
-  splits = [split] if isinstance(split, str) else list(split)
-  if not splits:
-    raise ValueError("no split to evaluate")
-  for setting in modalities:
-    if setting not in MODALITY_SETTINGS:
-      raise ValueError(f"unknown modality setting {setting!r}; choose from {list(MODALITY_SETTINGS)}")
-  evaluator = Evaluator(load_run(workdir, checkpoint))
-  by_split = {name: _evaluate_split(evaluator, workdir, name, modalities) for name in splits}
-  first = by_split[splits[0]]
-  return dict(first, by_split=by_split) if len(splits) > 1 else first
-
-
-def compare(workdirs: Sequence[str], split: str = "test", checkpoint: str = "best") -> str:
-  """Markdown table across runs; evaluates runs whose metrics.json is missing or stale."""
-  if not workdirs:
-    raise ValueError("--compare needs at least one workdir")
-  lines = ["| run | model | checkpoint step | split | F1 | precision | recall | accuracy | "
-           "ROC-AUC | PR-AUC | F1 @ val threshold |",
-           "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-  for workdir in workdirs:
-    path = storage.join(workdir, EVAL_DIR, split, metrics_file())
-    step = resolve_step(workdir, checkpoint)
-    r = None
-    if storage.exists(path):
-      r = json.loads(storage.read_text(path))
-      if r.get("checkpoint_step") != step or "at_val_best_threshold" not in r:
-        r = None  # written for another checkpoint, or by an older version
-    if r is None:
-      log.info("evaluating %s (step %d) on %s", workdir, step, split)
-      r = evaluate(workdir, split, str(step))
-    best = r.get("at_val_best_threshold", {})
-    name = storage.basename(workdir)
-    lines.append(f"| {name} | {r['model']} | {r['checkpoint_step']} | {r['split']} | "
-                 f"{_fmt(r['f1'])} | {_fmt(r['precision'])} | {_fmt(r['recall'])} | "
-                 f"{_fmt(r['accuracy'])} | {_fmt(r.get('roc_auc'))} | {_fmt(r.get('pr_auc'))} | "
-                 f"{_fmt(best.get('f1'))} |")
-  return "\n".join(lines)
-
-
 FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "Training workdir to evaluate.")
+flags.DEFINE_string("split", "test", "Dataset split(s), comma-separated: train, validation, test.")
+flags.DEFINE_string("checkpoint", "best", "best, latest or a step number.")
+flags.DEFINE_string("modalities", "both",
+                    "Comma-separated settings: both, audio (video hidden), video (audio hidden).")
+flags.DEFINE_bool("compare", False, "Print one markdown table across the workdirs given as arguments.")
 
-
-def define_flags() -> None:
-  """Command-line flags; defined on demand so that importing this module defines none."""
-  flags.DEFINE_string("workdir", None, "Training workdir to evaluate.")
-  flags.DEFINE_string("split", "test",
-                      "Dataset split(s), comma-separated: train, validation, test.")
-  flags.DEFINE_string("checkpoint", "best", "best, latest or a step number.")
-  flags.DEFINE_string("modalities", "both",
-                      "Comma-separated settings: both, audio (video hidden), video (audio hidden).")
-  flags.DEFINE_bool("compare", False,
-                    "Print one markdown table across the workdirs given as arguments.")
 
 def main(argv):
   console.quiet_libraries()
   try:
     if FLAGS.compare:
       workdirs = list(argv[1:]) + ([FLAGS.workdir] if FLAGS.workdir else [])
-      print(compare(workdirs, FLAGS.split, FLAGS.checkpoint))
+      print(evaluation.compare(workdirs, FLAGS.split, FLAGS.checkpoint))
       return
     if len(argv) > 1:
       raise ValueError(f"unexpected arguments {argv[1:]}; did you mean --compare?")
     if not FLAGS.workdir:
       raise ValueError("--workdir is required (or --compare W1 W2 ...)")
     splits = [name.strip() for name in FLAGS.split.split(",") if name.strip()]
-    evaluate(FLAGS.workdir, splits, FLAGS.checkpoint, parse_modalities(FLAGS.modalities))
+    evaluation.evaluate(FLAGS.workdir, splits, FLAGS.checkpoint,
+                        evaluation.parse_modalities(FLAGS.modalities))
   except (FileNotFoundError, ValueError) as e:
     log.error("error: %s", e)
     sys.exit(1)
 
 
 if __name__ == "__main__":
-  define_flags()
-  app.run(main)
+  app.run(main, flags_parser=console.parse_flags)

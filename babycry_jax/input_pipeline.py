@@ -17,9 +17,9 @@ import jax
 import numpy as np
 
 from babycry_jax.console import logger
-from babycry_jax import schema
-from babycry_jax.example_parser import FastExampleParser
-from babycry_jax.tfrecord_source import CorruptRecordError, TFRecordSource
+from babycry_jax.data import schema
+from babycry_jax.data.example_decoder import ExampleDecoder
+from babycry_jax.data.tfrecord_codec import CorruptRecordError, TFRecordSource
 
 Batch = dict[str, np.ndarray]
 
@@ -31,66 +31,6 @@ class Position:
   """Where a training stream stands: the next batch to read is `batch` of `epoch`."""
   epoch: int = 0
   batch: int = 0
-
-
-def _normalized(values: np.ndarray, mean, std, present: bool) -> np.ndarray:
-  """(values - mean) / std as a new float32 array (in place on the copy: no temporaries)."""
-  if not present:
-    return np.zeros(values.shape, np.float32)
-  out = values.astype(np.float32)  # always a copy
-  out -= mean
-  out /= std
-  return out
-
-
-class ExampleDecoder:
-  """Serialized record -> the model's float32 inputs, normalized with train-split stats."""
-
-  def __init__(self, metadata: dict[str, Any], audio_frames: int, video_frames: int):
-    self.spec = schema.FeatureSpec.from_json(metadata["feature_spec"])
-    self._parser = FastExampleParser(schema.features_dict(self.spec).get_serialized_info(),
-                                     widen_float16=True)
-    if audio_frames > self.spec.mel_frames:
-      raise ValueError(f"config audio_frames={audio_frames} exceeds the dataset's "
-                       f"{self.spec.mel_frames} log-mel frames")
-    if video_frames > self.spec.num_frames:
-      raise ValueError(f"config video_frames={video_frames} exceeds the dataset's "
-                       f"{self.spec.num_frames} video frames")
-    self.audio_frames = audio_frames
-    self.video_frames = video_frames
-    stats = metadata["stats"]
-    self._mel_mean = np.float32(stats["audio/log_mel"]["mean"])
-    self._mel_std = np.float32(max(stats["audio/log_mel"]["std"], 1e-6))
-    self._mfcc_mean = np.asarray(stats["audio/mfcc_stats"]["mean"], np.float32)
-    self._mfcc_std = np.maximum(np.asarray(stats["audio/mfcc_stats"]["std"], np.float32), 1e-6)
-    self._frame_mean = np.float32(stats["video/frames"]["mean"])
-    self._frame_std = np.float32(max(stats["video/frames"]["std"], 1e-6))
-
-  def parse(self, serialized: bytes) -> dict[str, Any]:
-    """The raw record, as stored (see schema.features_dict); the float16 log-mel as float32."""
-    return schema.decode_frames(self._parser.parse_example(serialized), self.spec)
-
-  def model_inputs(self, record: dict[str, Any]) -> dict[str, Any]:
-    """Crops to the configured lengths (from the window's start) and normalizes.
-
-    A missing track stays all zeros after normalization, so models see "nothing"
-    rather than the dataset mean.
-    """
-    has_audio, has_video = bool(record["has_audio"]), bool(record["has_video"])
-    log_mel = _normalized(record["audio/log_mel"][:self.audio_frames], self._mel_mean,
-                          self._mel_std, has_audio)
-    mfcc = _normalized(record["audio/mfcc_stats"], self._mfcc_mean, self._mfcc_std, has_audio)
-    frames = _normalized(record["video/frames"][:self.video_frames], self._frame_mean,
-                         self._frame_std, has_video)
-    return {
-        "log_mel": log_mel,
-        "mfcc_stats": mfcc,
-        "frames": frames,
-        "has_audio": np.float32(has_audio),
-        "has_video": np.float32(has_video),
-        "label": np.int32(record["label"]),
-        "weight": np.float32(1.0),
-    }
 
 
 def _stack(examples: list[dict[str, Any]]) -> Batch:

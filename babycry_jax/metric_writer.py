@@ -10,7 +10,7 @@ import time
 
 import jax
 
-from babycry_jax import storage
+from babycry_jax.data import storage
 from babycry_jax.console import logger
 
 log = logger()

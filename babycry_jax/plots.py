@@ -14,7 +14,8 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 
-from babycry_jax import metrics, storage  # noqa: E402
+from babycry_jax import metrics  # noqa: E402
+from babycry_jax.data import storage
 
 CRYING_COLOR = "tab:red"
 NOT_CRYING_COLOR = "tab:blue"

@@ -1,33 +1,24 @@
 """The per-device train and eval steps, written once with named-axis collectives.
 
-Both run under `jax.pmap` or `jax.shard_map` (see parallel.py) with the
-device axis named "batch": gradients, losses and BatchNorm statistics are
+Both run under any strategy (babycry_jax.strategies: pmap, shard_map), whose
+device axis they reduce over: gradients, losses and BatchNorm statistics are
 averaged over it, and each device draws its own dropout/augmentation stream by
-folding its axis index into the state's key.
+folding its axis index into the state's key. `build_train_step` and
+`build_eval_step` wrap them for a config and a strategy.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
-from flax.training import train_state
 from jax import lax
 
-from babycry_jax import augment
-
-AXIS = "batch"
-MODEL_INPUTS = ("log_mel", "mfcc_stats", "frames", "has_audio", "has_video")
-
-
-class TrainState(train_state.TrainState):
-  batch_stats: Any = None
-  rng: jax.Array = None  # base key; the step and device index are folded in
-
-
-def _variables(params, batch_stats) -> dict:
-  return {"params": params} if batch_stats is None else {"params": params, "batch_stats": batch_stats}
+from babycry_jax import augment, forward, losses
+from babycry_jax.train_state import TrainState
 
 
 def _accuracy_counts(logits, labels, weights):
@@ -36,24 +27,23 @@ def _accuracy_counts(logits, labels, weights):
   return correct, jnp.sum(weights)
 
 
-def train_step(state: TrainState, batch: dict, *, loss_fn: Callable, aug: Any,
+def train_step(state: TrainState, batch: dict, *, axis_name: str, loss_fn: Callable, aug: Any,
                modality_dropout: float) -> tuple[TrainState, dict]:
   """One optimizer step on this device's share of the global batch."""
-  key = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), lax.axis_index(AXIS))
+  key = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), lax.axis_index(axis_name))
   aug_key, dropout_key = jax.random.split(key)
   batch = augment.apply(aug_key, batch, aug, modality_dropout)
-  inputs = {k: batch[k] for k in MODEL_INPUTS}
 
   def loss_of(params):
-    out = state.apply_fn(_variables(params, state.batch_stats), inputs, train=True,
-                         rngs={"dropout": dropout_key},
+    out = state.apply_fn(forward.variables(params, state.batch_stats), forward.model_inputs(batch),
+                         train=True, rngs={"dropout": dropout_key},
                          mutable=["batch_stats"] if state.batch_stats is not None else [])
     logits, updates = out
     return loss_fn(logits, batch["label"], batch["weight"]), (logits, updates)
 
   (loss, (logits, updates)), grads = jax.value_and_grad(loss_of, has_aux=True)(state.params)
-  grads = lax.pmean(grads, AXIS)
-  loss = lax.pmean(loss, AXIS)
+  grads = lax.pmean(grads, axis_name)
+  loss = lax.pmean(loss, axis_name)
   param_updates, opt_state = state.tx.update(grads, state.opt_state, state.params, value=loss)
   new_state = state.replace(
       step=state.step + 1,
@@ -63,21 +53,34 @@ def train_step(state: TrainState, batch: dict, *, loss_fn: Callable, aug: Any,
   correct, count = _accuracy_counts(logits, batch["label"], batch["weight"])
   metrics = {
       "loss": loss,
-      "accuracy": lax.psum(correct, AXIS) / jnp.maximum(lax.psum(count, AXIS), 1.0),
+      "accuracy": lax.psum(correct, axis_name) / jnp.maximum(lax.psum(count, axis_name), 1.0),
       "grad_norm": optax.tree.norm(grads),
-      "skipped_examples": lax.psum(jnp.sum(1.0 - batch["weight"]), AXIS),
+      "skipped_examples": lax.psum(jnp.sum(1.0 - batch["weight"]), axis_name),
   }
   return new_state, metrics
 
 
-def eval_step(state: TrainState, batch: dict, *, loss_fn: Callable) -> dict:
+def eval_step(state: TrainState, batch: dict, *, axis_name: str, loss_fn: Callable) -> dict:
   """Crying probability per example (this device's rows) and summed loss over all devices."""
-  inputs = {k: batch[k] for k in MODEL_INPUTS}
-  logits = state.apply_fn(_variables(state.params, state.batch_stats), inputs, train=False)
+  logits = forward.logits(state.apply_fn, state.params, state.batch_stats, batch)
   loss = loss_fn(logits, batch["label"], batch["weight"]) * jnp.sum(batch["weight"])
   return {
-      "score": jax.nn.softmax(logits.astype(jnp.float32))[:, 1],
-      "loss_sum": lax.psum(loss, AXIS),
-      "count": lax.psum(jnp.sum(batch["weight"]), AXIS),
+      "score": forward.probability_of(logits),
+      "loss_sum": lax.psum(loss, axis_name),
+      "count": lax.psum(jnp.sum(batch["weight"]), axis_name),
   }
 
+
+def build_train_step(config: ml_collections.ConfigDict, model, strategy) -> Callable:
+  """The config's train step over all devices of `strategy`: (state, batch) -> (state, metrics)."""
+  # Hiding the only modality a model reads would leave it nothing to learn from.
+  modality_dropout = config.modality_dropout if len(model.modalities) > 1 else 0.0
+  return strategy.wrap_train(functools.partial(
+      train_step, axis_name=strategy.axis_name, loss_fn=losses.get(config.loss),
+      aug=augment.AugmentConfig.from_config(config.augment), modality_dropout=modality_dropout))
+
+
+def build_eval_step(loss: str, strategy) -> Callable:
+  """The eval step over all devices of `strategy`: (state, batch) -> scores and summed loss."""
+  return strategy.wrap_eval(functools.partial(
+      eval_step, axis_name=strategy.axis_name, loss_fn=losses.get(loss)))

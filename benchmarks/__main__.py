@@ -10,7 +10,6 @@ is the one the README carries.
 """
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import os
@@ -19,6 +18,8 @@ import sys
 import tempfile
 import time
 from typing import Any, Optional, Sequence
+
+from absl import app, flags
 
 from benchmarks import Protocol
 
@@ -312,26 +313,31 @@ def run_suite(only: Sequence[str] = BENCHMARKS, quick: bool = False,
   return results
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--only", default=",".join(BENCHMARKS),
-                      help=f"comma-separated subset of {','.join(BENCHMARKS)}")
-  parser.add_argument("--quick", action="store_true", help="few steps and small inputs: a smoke run")
-  parser.add_argument("--output", default=DEFAULT_OUTPUT, help="results JSON path")
-  args = parser.parse_args(argv)
-  only = [b.strip() for b in args.only.split(",") if b.strip()]
+FLAGS = flags.FLAGS
+flags.DEFINE_list("only", list(BENCHMARKS), f"Subset of {','.join(BENCHMARKS)}.")
+flags.DEFINE_bool("quick", False, "Few steps and small inputs: a smoke run.")
+flags.DEFINE_string("output", DEFAULT_OUTPUT, "Results JSON path.")
+
+
+def main(argv: Sequence[str]) -> int:
+  if len(argv) > 1:
+    print(f"error: unexpected arguments {list(argv[1:])}", file=sys.stderr)
+    return 2
+  only = [b.strip() for b in FLAGS.only if b.strip()]
   try:
-    results = run_suite(only, args.quick, args.output, log=lambda s: print(s, flush=True))
+    results = run_suite(only, FLAGS.quick, FLAGS.output, log=lambda s: print(s, flush=True))
   except ValueError as e:
-    parser.error(str(e))
+    print(f"error: {e}", file=sys.stderr)
+    return 2
   print()
   print(markdown_table(results))
   print()
   print("profile_notes:", results["profile_notes"])
-  if args.output:
-    print(f"results written to {args.output}")
+  if FLAGS.output:
+    print(f"results written to {FLAGS.output}")
   return 1 if results["errors"] else 0
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  from babycry_jax import console
+  app.run(main, flags_parser=console.parse_flags)

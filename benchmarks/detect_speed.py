@@ -1,6 +1,6 @@
 """Detection speed: seconds of media processed per second of wall time, with a breakdown.
 
-    python -m benchmarks.detect_speed [--workdir W] [--duration_s 60] [--hop_s 1.0]
+    python -m benchmarks --only detect [--quick]
 
 A generated video (320x240 at 25 fps, H.264, with an AAC audio track holding
 cry-like harmonic bursts) goes through the whole detect path: probe,
@@ -13,7 +13,6 @@ starts, as it does once per detect process.
 """
 from __future__ import annotations
 
-import argparse
 import fractions
 import json
 import os
@@ -91,7 +90,8 @@ def _train_default_model(work_dir: str, model: Optional[str]) -> str:
   sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
   import synthetic_dataset
   from configs import default
-  from babycry_jax import console, schema, train
+  from babycry_jax import console, trainer
+  from babycry_jax.data import schema
 
   console.logger().setLevel("WARNING")
   dataset_dir = synthetic_dataset.write(
@@ -99,7 +99,6 @@ def _train_default_model(work_dir: str, model: Optional[str]) -> str:
       spec=schema.preset("paper"), num_shards=1)
   config = default.get_config()
   config.dataset_dir = dataset_dir
-  config.embedded_default.build_if_missing = False
   if model:
     config.model = model
     if model == "svm":
@@ -107,7 +106,7 @@ def _train_default_model(work_dir: str, model: Optional[str]) -> str:
   config.batch_size = 16
   config.num_epochs = 1
   workdir = os.path.join(work_dir, "run")
-  train.train_and_evaluate(config, workdir)
+  trainer.train_and_evaluate(config, workdir)
   return workdir
 
 
@@ -128,7 +127,7 @@ def run(workdir: Optional[str] = None, duration_s: float = 60.0, hop_s: float = 
      "num_windows", "model", "breakdown_s": {probe, decode, features, model,
      outputs}, "breakdown_fraction": {...}, "compile_s", "cpu_count"}
   """
-  from babycry_jax import detect
+  from babycry_jax import detection
 
   work_dir = tempfile.mkdtemp(prefix="detect_speed_")
   try:
@@ -136,9 +135,9 @@ def run(workdir: Optional[str] = None, duration_s: float = 60.0, hop_s: float = 
       workdir = _train_default_model(work_dir, model)
     video_path = write_test_video(os.path.join(work_dir, "speed.mp4"), duration_s,
                                   cry_spans_s=[(10.0, 20.0), (35.0, 41.0)])
-    detector = detect.Detector(workdir)
+    detector = detection.Detector(workdir)
     started = time.perf_counter()
-    done, failed = detect.detect_files(detector, [video_path], os.path.join(work_dir, "out"),
+    done, failed = detection.detect_files(detector, [video_path], os.path.join(work_dir, "out"),
                                        hop_s=hop_s)
     wall_s = time.perf_counter() - started
     if failed:
@@ -169,20 +168,3 @@ def run(workdir: Optional[str] = None, duration_s: float = 60.0, hop_s: float = 
     print("  " + ", ".join(f"{k} {v:.2f} s ({100 * result['breakdown_fraction'][k]:.0f}%)"
                            for k, v in breakdown.items()) + f"; compile {result['compile_s']:.1f} s")
   return result
-
-
-def main(argv: Optional[Sequence[str]] = None) -> None:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--workdir", default=None)
-  parser.add_argument("--duration_s", type=float, default=60.0)
-  parser.add_argument("--hop_s", type=float, default=1.0)
-  parser.add_argument("--model", default=None)
-  parser.add_argument("--json", action="store_true", help="print the result as JSON too")
-  args = parser.parse_args(argv)
-  result = run(args.workdir, args.duration_s, args.hop_s, args.model)
-  if args.json:
-    print(json.dumps(result, indent=2))
-
-
-if __name__ == "__main__":
-  main()

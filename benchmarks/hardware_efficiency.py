@@ -1,6 +1,6 @@
 """Hardware efficiency: the FLOP/s a train step reaches as a fraction of a large matmul's.
 
-    python -m benchmarks.hardware_efficiency [--families fusion_cnn_3dcnn_lstm] [--quick]
+    python -m benchmarks --only hw [--quick]
 
 The numerator is XLA's FLOP count of the compiled pmapped train step (one
 device's program, divided by its examples) times the examples/s measured for
@@ -17,7 +17,6 @@ compiled op, which is what the suite reports where a step misses its goal.
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import glob
 import gzip
@@ -189,28 +188,3 @@ def run(step_results: dict[str, Any], steps: dict[str, Any], matmul: dict[str, A
                      "matmul_flops_per_s": matmul["flops_per_s"],
                      "fraction_of_matmul": flops_per_s / matmul["flops_per_s"]}
   return results
-
-
-def main(argv: Optional[Sequence[str]] = None) -> None:
-  from benchmarks import train_throughput as tt
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--families", default="fusion_cnn_3dcnn_lstm")
-  parser.add_argument("--quick", action="store_true")
-  parser.add_argument("--profile", action="store_true", help="also print the per-op breakdown")
-  args = parser.parse_args(argv)
-  protocol = Protocol(2, 2, 1) if args.quick else Protocol(3, 5, 3)
-  matmul = matmul_flops_per_s()
-  print(f"matmul {MATMUL_SIZE}^3 float32: {matmul['flops_per_s'] / 1e9:.1f} GFLOP/s")
-  step_results, steps = {}, {}
-  for name in args.families.split(","):
-    step_results[name], steps[name] = tt.measure_ours(tt.family(name), protocol, return_step=True)
-  for name, r in run(step_results, steps, matmul).items():
-    print(f"{name}: {r['flops_per_example'] / 1e9:.2f} GFLOP/example x {r['examples_per_s']:.1f} "
-          f"ex/s = {r['flops_per_s'] / 1e9:.1f} GFLOP/s = {100 * r['fraction_of_matmul']:.0f}% "
-          "of the matmul")
-    if args.profile:
-      print("  " + describe_profile(name, profile_step(steps[name])))
-
-
-if __name__ == "__main__":
-  main()

@@ -1,6 +1,6 @@
 """Input pipeline speed: our TF-free loader against tf.data on the same TFRecord shards.
 
-    python -m benchmarks.input_pipeline_speed [--dataset_dir D] [--quick]
+    python -m benchmarks --only input [--quick]
 
 Ours is babycry_jax.input_pipeline (SplitReader + TrainStream, one process,
 global batch 32) on the train split; the baseline, in the TensorFlow venv, is
@@ -16,10 +16,8 @@ for later runs.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 from typing import Any, Optional, Sequence
 
 from benchmarks import Protocol, time_calls
@@ -41,17 +39,17 @@ def cache_dir() -> str:
 
 def ensure_dataset(num_clips: int = 160, seed: int = 0, log=print) -> str:
   """A paper-preset dataset dir built by the Beam job from embedded-default clips (cached)."""
-  from babycry_jax import schema
+  from babycry_jax.data import schema
   root = os.path.join(cache_dir(), f"input_bench_{num_clips}_clips_seed{seed}_"
                       f"format{schema.RECORD_FORMAT}")
   dataset_dir = os.path.join(root, "dataset")
   if os.path.exists(os.path.join(dataset_dir, schema.METADATA_FILE)):
     return dataset_dir
-  from preprocess import embedded_default
+  from preprocess import embedded_media
   from preprocess.pipeline import build_dataset
   log(f"[input] building a {num_clips}-clip dataset under {root} (once; it is kept)")
   media_dir = os.path.join(root, "media")
-  embedded_default.generate(media_dir, num_clips=num_clips, seed=seed, progress=False)
+  embedded_media.generate(media_dir, num_clips=num_clips, seed=seed, progress=False)
   # build_dataset makes the dir appear only when complete, so a cut run leaves nothing half-made.
   build_dataset(media_dir, dataset_dir, schema.preset("paper"), overwrite=True, log=lambda s: None)
   return dataset_dir
@@ -60,7 +58,7 @@ def ensure_dataset(num_clips: int = 160, seed: int = 0, log=print) -> str:
 def tf_data_spec(dataset_dir: str, split: str = "train", audio_frames: int = AUDIO_FRAMES,
                  video_frames: int = VIDEO_FRAMES, batch_size: int = BATCH_SIZE) -> dict[str, Any]:
   """Everything the tf.data side needs, as JSON: shard files, shapes and normalization stats."""
-  from babycry_jax import schema
+  from babycry_jax.data import schema
   metadata = schema.read_metadata(dataset_dir)
   spec = schema.FeatureSpec.from_json(metadata["feature_spec"])
   stats = metadata["stats"]
@@ -147,55 +145,9 @@ def measure_tf_data(dataset_dir: str, protocol: Protocol, threads: Optional[int]
   """Examples/s of the tf.data recipe, in the TensorFlow venv's own process."""
   from benchmarks import tf_env
   spec = tf_data_spec(dataset_dir, **spec_overrides)
-  args = ["-m", "benchmarks.input_pipeline_speed", "--tf_data_spec", json.dumps(spec),
+  args = ["-m", "benchmarks.tf_data_reference", "--spec", json.dumps(spec),
           "--threads", str(threads or os.cpu_count())] + protocol.to_args()
   return tf_env.run_json(args)
-
-
-def _tf_data_main(spec: dict[str, Any], protocol: Protocol, threads: int) -> dict[str, Any]:
-  """The tf.data side; runs only in the TensorFlow venv."""
-  import tensorflow as tf
-  tf.config.threading.set_intra_op_parallelism_threads(threads)
-  tf.config.threading.set_inter_op_parallelism_threads(threads)
-  features = {}
-  for key, shape in spec["shapes"].items():
-    if key in spec["bytes_features"]:
-      features[key] = tf.io.FixedLenFeature([], tf.string)
-    else:
-      dtype = tf.float32 if key in spec["float_features"] else tf.int64
-      features[key] = tf.io.FixedLenFeature(shape, dtype)
-  mfcc_mean = tf.constant(spec["mfcc_mean"], tf.float32)
-  mfcc_std = tf.constant(spec["mfcc_std"], tf.float32)
-
-  def parse(serialized):
-    r = tf.io.parse_single_example(serialized, features)
-    has_audio = tf.cast(r["has_audio"], tf.float32)
-    has_video = tf.cast(r["has_video"], tf.float32)
-    # Stored as float32 holding float16-exact values: used as stored, as our decoder does.
-    log_mel = r["audio/log_mel"][:spec["audio_frames"]]
-    frames = tf.reshape(tf.io.decode_raw(r["video/frames"], tf.uint8), spec["shapes"]["video/frames"])
-    frames = tf.cast(frames[:spec["video_frames"]], tf.float32)
-    return {
-        "log_mel": (log_mel - spec["mel_mean"]) / spec["mel_std"] * has_audio,
-        "mfcc_stats": (r["audio/mfcc_stats"] - mfcc_mean) / mfcc_std * has_audio,
-        "frames": (frames - spec["frame_mean"]) / spec["frame_std"] * has_video,
-        "has_audio": has_audio,
-        "has_video": has_video,
-        "label": tf.cast(r["label"], tf.int32),
-        "weight": tf.ones((), tf.float32),
-    }
-
-  dataset = (tf.data.TFRecordDataset(spec["files"], num_parallel_reads=tf.data.AUTOTUNE)
-             .repeat()
-             .shuffle(256, seed=0)
-             .map(parse, num_parallel_calls=tf.data.AUTOTUNE)
-             .batch(spec["batch_size"], drop_remainder=True)
-             .prefetch(tf.data.AUTOTUNE))
-  iterator = dataset.as_numpy_iterator()
-  timing = time_calls(lambda: next(iterator), lambda batch: None, protocol)
-  return {"examples_per_s": spec["batch_size"] / timing["seconds_per_call"],
-          "seconds_per_batch": timing["seconds_per_call"], "runs_s": timing["runs_s"],
-          "batch_size": spec["batch_size"], "tensorflow": tf.__version__, "threads": threads}
 
 
 def run(dataset_dir: Optional[str] = None, protocol: Protocol = Protocol(3, 20, 3),
@@ -216,29 +168,3 @@ def run(dataset_dir: Optional[str] = None, protocol: Protocol = Protocol(3, 20, 
   if verbose and baseline:
     print(f"[input] tf.data {baseline['examples_per_s']:.0f} ex/s -> {ratio:.2f}x", flush=True)
   return {"dataset_dir": dataset_dir, "ours": ours, "tf_data": baseline, "ratio_vs_tf_data": ratio}
-
-
-def main(argv: Optional[Sequence[str]] = None) -> None:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--dataset_dir", default=None)
-  parser.add_argument("--quick", action="store_true")
-  parser.add_argument("--no_tf_data", action="store_true")
-  # Internal: the tf.data side, started in the TensorFlow venv.
-  parser.add_argument("--tf_data_spec", default=None, help=argparse.SUPPRESS)
-  parser.add_argument("--threads", type=int, default=os.cpu_count())
-  parser.add_argument("--warmup_steps", type=int, default=3)
-  parser.add_argument("--timed_steps", type=int, default=20)
-  parser.add_argument("--repeats", type=int, default=3)
-  args = parser.parse_args(argv)
-  protocol = Protocol(args.warmup_steps, args.timed_steps, args.repeats)
-  if args.tf_data_spec is not None:
-    sys.stdout.write(json.dumps(_tf_data_main(json.loads(args.tf_data_spec), protocol,
-                                              args.threads)) + "\n")
-    return
-  if args.quick:
-    protocol = Protocol(1, 3, 1)
-  print(json.dumps(run(args.dataset_dir, protocol, tf_data=not args.no_tf_data), indent=2))
-
-
-if __name__ == "__main__":
-  main()

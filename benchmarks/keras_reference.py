@@ -15,11 +15,12 @@ log-mel [B, T, mels, 1], frames [B, T, H, W, 1], 3D kernels and pools as
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from typing import Any
+
+from absl import app, flags
 
 from benchmarks import Protocol, time_calls
 
@@ -174,18 +175,21 @@ def measure(spec: dict[str, Any], protocol: Protocol, threads: int) -> dict[str,
   }
 
 
-def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--spec", required=True, help="JSON: model, batch_size, optimizer, shapes")
-  parser.add_argument("--threads", type=int, default=os.cpu_count())
-  parser.add_argument("--warmup_steps", type=int, default=Protocol.warmup_steps)
-  parser.add_argument("--timed_steps", type=int, default=Protocol.timed_steps)
-  parser.add_argument("--repeats", type=int, default=Protocol.repeats)
-  args = parser.parse_args()
-  protocol = Protocol(args.warmup_steps, args.timed_steps, args.repeats)
-  result = measure(json.loads(args.spec), protocol, args.threads)
+FLAGS = flags.FLAGS
+flags.DEFINE_string("spec", None, "JSON: model, batch_size, optimizer, shapes.")
+flags.DEFINE_integer("threads", os.cpu_count(), "Intra- and inter-op threads.")
+flags.DEFINE_integer("warmup_steps", Protocol.warmup_steps, "Untimed calls first.")
+flags.DEFINE_integer("timed_steps", Protocol.timed_steps, "Calls per timed run.")
+flags.DEFINE_integer("repeats", Protocol.repeats, "Timed runs.")
+flags.mark_flag_as_required("spec")
+
+
+def main(argv) -> None:
+  del argv
+  protocol = Protocol(FLAGS.warmup_steps, FLAGS.timed_steps, FLAGS.repeats)
+  result = measure(json.loads(FLAGS.spec), protocol, FLAGS.threads)
   sys.stdout.write(json.dumps(result) + "\n")
 
 
 if __name__ == "__main__":
-  main()
+  app.run(main)

@@ -1,6 +1,6 @@
 """Preprocessing speed: the Beam job with 1 and 2 workers against a plain loop.
 
-    python -m benchmarks.preprocess_speed [--input DIR] [--num_clips 24]
+    python -m benchmarks --only preprocess [--quick]
 
 All three modes run in one process on the same files with the same feature
 code (media.iter_windows -> features.window_features -> encode -> serialize).
@@ -12,21 +12,21 @@ process (as it is in real runs) but not by the in-process 1-worker run.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import tempfile
 import time
 from typing import Any, Optional, Sequence
 
-from babycry_jax import schema
+from babycry_jax.data import schema
 
 
 def sequential_loop(input_path: str, spec: schema.FeatureSpec) -> dict[str, float]:
   """Decodes and serializes every window of every input in one Python loop."""
   from tensorflow_datasets.core import example_serializer
 
-  from preprocess import dataset_writer, features, media, sources
+  from preprocess import dataset_writer, sources
+  from babycry_jax.data import features, media
 
   feature_dict = schema.features_dict(spec)
   serializer = example_serializer.ExampleSerializer(feature_dict.get_serialized_info())
@@ -50,7 +50,8 @@ def sequential_loop(input_path: str, spec: schema.FeatureSpec) -> dict[str, floa
 
 
 def _warm_up(input_path: str, spec: schema.FeatureSpec) -> None:
-  from preprocess import features, media, sources
+  from preprocess import sources
+  from babycry_jax.data import features, media
   for item in sources.discover(input_path).items:
     try:
       features.window_features(next(iter(media.iter_windows(item.path, spec))), spec)
@@ -88,9 +89,9 @@ def run(input_path: Optional[str] = None, num_clips: int = 24, workers: Sequence
   work_dir = tempfile.mkdtemp(prefix="preprocess_speed_")
   try:
     if input_path is None:
-      from preprocess import embedded_default
+      from preprocess import embedded_media
       input_path = os.path.join(work_dir, "clips")
-      embedded_default.generate(input_path, num_clips=num_clips, seed=0, progress=False)
+      embedded_media.generate(input_path, num_clips=num_clips, seed=0, progress=False)
     _warm_up(input_path, spec)
     results: dict[str, Any] = {"input": input_path, "cpu_count": os.cpu_count(), "preset": preset}
     results["sequential"] = sequential_loop(input_path, spec)
@@ -110,17 +111,3 @@ def format_table(results: dict[str, Any]) -> str:
     if isinstance(r, dict) and "clips_per_s" in r:
       lines.append(f"{mode:<16} {r['records']:>8} {r['seconds']:>9.2f} {r['clips_per_s']:>9.2f}")
   return "\n".join(lines)
-
-
-def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--input", default=None, help="input folder/manifest (default: generated clips)")
-  parser.add_argument("--num_clips", type=int, default=24)
-  parser.add_argument("--workers", default="1,2")
-  parser.add_argument("--preset", default="paper")
-  args = parser.parse_args()
-  run(args.input, args.num_clips, [int(w) for w in args.workers.split(",")], args.preset)
-
-
-if __name__ == "__main__":
-  main()

@@ -19,7 +19,6 @@ fails is reported as failed, with its error, and the others still run.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime
 import importlib.util
@@ -36,7 +35,9 @@ import time
 import traceback
 from typing import Any, Callable, Optional, Sequence
 
-from babycry_jax import storage  # no JAX import: the heavy modules load lazily below
+from absl import app, flags
+
+from babycry_jax.data import storage  # no JAX import: the heavy modules load lazily below
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 EMBEDDED = "embedded_default"
@@ -112,8 +113,7 @@ def real_audio_jobs(dataset_dir: str, models: Optional[Sequence[str]] = None,
                     epochs: Optional[int] = None) -> list[Job]:
   """The audio models on the real-audio dataset (those of `models` that have one)."""
   names = [n for n in REAL_AUDIO_CONFIGS if models is None or n in models]
-  overrides: list[tuple[str, Any]] = [("dataset_dir", os.path.abspath(dataset_dir)),
-                                      ("embedded_default.build_if_missing", False)]
+  overrides: list[tuple[str, Any]] = [("dataset_dir", os.path.abspath(dataset_dir))]
   if epochs:
     overrides.append(("num_epochs", epochs))
   return [Job(n, _BY_NAME[n].label, REAL_AUDIO_CONFIGS[n], REAL_AUDIO, tuple(overrides),
@@ -165,7 +165,7 @@ def read_metrics(workdir: str) -> list[dict]:
 
 
 def steps_per_epoch(config) -> int:
-  from babycry_jax import schema
+  from babycry_jax.data import schema
   metadata = schema.read_metadata(config.dataset_dir)
   return metadata["splits"]["train"]["num_examples"] // config.batch_size
 
@@ -199,10 +199,10 @@ def _modality_settings(model_name: str) -> tuple[str, ...]:
 
 
 def _cached_eval(workdir: str, step: int, settings: Sequence[str]) -> Optional[dict]:
-  from babycry_jax import evaluate
+  from babycry_jax import evaluation
   results = {}
   for setting in settings:
-    path = os.path.join(workdir, evaluate.EVAL_DIR, "test", evaluate.metrics_file(setting))
+    path = os.path.join(workdir, evaluation.EVAL_DIR, "test", evaluation.metrics_file(setting))
     if not os.path.exists(path):
       return None
     with open(path) as f:
@@ -215,13 +215,13 @@ def _cached_eval(workdir: str, step: int, settings: Sequence[str]) -> Optional[d
 
 def evaluate_test(workdir: str, model_name: str) -> dict[str, dict]:
   """{setting: test metrics} of the best checkpoint; reuses files of the same checkpoint."""
-  from babycry_jax import evaluate
+  from babycry_jax import evaluation, runs
   settings = _modality_settings(model_name)
-  step = evaluate.resolve_step(workdir, "best")
+  step = runs.resolve_step(workdir, "best")
   cached = _cached_eval(workdir, step, settings)
   if cached is not None:
     return cached
-  result = evaluate.evaluate(workdir, "test", "best", modalities=settings)
+  result = evaluation.evaluate(workdir, "test", "best", modalities=settings)
   by_setting = result.get("by_modality", {"both": result})
   return {k: v for k, v in by_setting.items() if isinstance(v, dict)}
 
@@ -232,12 +232,13 @@ def complexity_of(workdir: str) -> tuple[int, float]:
   Counted on freshly initialised variables: the count and the cost do not
   depend on trained values, and no checkpoint has to match today's optimizer.
   """
-  from babycry_jax import evaluate, schema, train
+  from babycry_jax import runs, train_state
+  from babycry_jax.data import schema
   from babycry_jax.models import batch_inputs, complexity
-  config = evaluate.read_config(workdir)
+  config = runs.read_config(workdir)
   spec = schema.FeatureSpec.from_json(schema.read_metadata(config.dataset_dir)["feature_spec"])
-  model = train.create_model(config)
-  state = train.create_train_state(config, model, spec, steps_per_epoch=1)
+  model = train_state.create_model(config)
+  state = train_state.create_train_state(config, model, spec, steps_per_epoch=1)
   variables = {"params": state.params}
   if state.batch_stats:
     variables["batch_stats"] = state.batch_stats
@@ -263,7 +264,7 @@ def run_job(job: Job, workdir: str, log: Callable[[str], None] = print) -> dict:
                          "study_val_f1": job.study_val_f1, "status": "ok"}
   stage = "config"
   try:
-    from babycry_jax import models, train
+    from babycry_jax import models, trainer
     config = load_config(job)
     row["model"] = config.model
     row["modalities"] = list(getattr(models.get(config.model), "modalities", ("audio", "video")))
@@ -275,7 +276,7 @@ def run_job(job: Job, workdir: str, log: Callable[[str], None] = print) -> dict:
     else:
       log(f"  {job.name}: training {config.model} for {config.num_epochs} epochs -> {workdir}")
       started = time.perf_counter()
-      train.train_and_evaluate(config, workdir)
+      trainer.train_and_evaluate(config, workdir)
       if not is_finished(workdir, config):
         raise ReportInterrupted(f"training of {job.name} stopped early (preempted); run the same "
                                 "command again to resume")
@@ -351,7 +352,7 @@ def table_rows(rows: Sequence[dict]) -> list[str]:
 
 
 def dataset_line(dataset_dir: str) -> str:
-  from babycry_jax import schema
+  from babycry_jax.data import schema
   try:
     splits = schema.read_metadata(dataset_dir)["splits"]
   except FileNotFoundError:
@@ -489,65 +490,78 @@ def reproduce(jobs: Sequence[Job], workdir_root: str, out_dir: str,
 
 def _ensure_real_audio(dataset_dir: str, shared_dir: str, log: Callable[[str], None]) -> Optional[str]:
   """The real-audio dataset dir, built when missing; None (with the reason logged) if impossible."""
-  from babycry_jax import schema
+  from babycry_jax.data import schema
   if os.path.exists(os.path.join(dataset_dir, schema.METADATA_FILE)):
     return dataset_dir
   if not os.path.isdir(os.path.join(shared_dir, "real_audio")):
     log(f"real-audio table skipped: {dataset_dir} is missing and {shared_dir}/real_audio is absent")
     return None
-  from preprocess import real_audio_recipe
+  from preprocess import real_audio
   log(f"building the real-audio dataset {dataset_dir} from {shared_dir}")
-  real_audio_recipe.build(shared_dir, dataset_dir, log=log)
+  real_audio.build(shared_dir, dataset_dir, log=log)
   return dataset_dir
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-  parser = argparse.ArgumentParser(prog="python -m benchmarks.reproduce", description=__doc__.split("\n")[0])
-  parser.add_argument("--models", default=None,
-                      help=f"comma-separated subset of: {','.join(_BY_NAME)} (default: all)")
-  parser.add_argument("--epochs", type=int, default=None, help="override every config's num_epochs")
-  parser.add_argument("--workdir_root", default="runs/reproduce")
-  parser.add_argument("--out", default="benchmarks/reproduction")
-  parser.add_argument("--dataset_dir", default="data/embedded_default",
-                      help="embedded default dataset (built by the first training when missing)")
-  parser.add_argument("--real_audio_dir", default="data/real_audio")
-  parser.add_argument("--shared", default=str(REPO_ROOT.parent / "shared" / "data"),
-                      help="real media folder (default: <repo>/../shared/data)")
-  parser.add_argument("--no_real_audio", action="store_true", help="skip the real-audio table")
-  args = parser.parse_args(argv)
+def _ensure_embedded_default(dataset_dir: str, log: Callable[[str], None]) -> None:
+  """Generates and preprocesses the embedded default into dataset_dir when it is missing."""
+  from babycry_jax.data import schema
+  from preprocess import embedded_media
+  if not os.path.exists(os.path.join(dataset_dir, schema.METADATA_FILE)):
+    log(f"building the embedded default dataset {dataset_dir}")
+    embedded_media.build_dataset(dataset_dir)
 
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("models", None, f"Comma-separated subset of: {','.join(_BY_NAME)} (default: all).")
+flags.DEFINE_integer("epochs", None, "Override every config's num_epochs.", lower_bound=1)
+flags.DEFINE_string("workdir_root", "runs/reproduce", "Where each model's workdir goes.")
+flags.DEFINE_string("out", "benchmarks/reproduction", "Where table.md, results.json and the figure go.")
+flags.DEFINE_string("dataset_dir", "data/embedded_default",
+                    "Embedded default dataset (built first when missing).")
+flags.DEFINE_string("real_audio_dir", "data/real_audio", "Real-audio dataset (built when missing).")
+flags.DEFINE_string("shared", str(REPO_ROOT.parent / "shared" / "data"),
+                    "Real media folder (default: <repo>/../shared/data).")
+flags.DEFINE_bool("no_real_audio", False, "Skip the real-audio table.")
+
+
+def main(argv: Sequence[str]) -> int:
+  if len(argv) > 1:
+    print(f"error: unexpected arguments {list(argv[1:])}", file=sys.stderr)
+    return 2
   from babycry_jax import console
   console.quiet_libraries()
-  models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+  models = [m.strip() for m in FLAGS.models.split(",") if m.strip()] if FLAGS.models else None
   try:
-    jobs = study_jobs(args.dataset_dir, models, args.epochs)
+    jobs = study_jobs(FLAGS.dataset_dir, models, FLAGS.epochs)
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  dataset_dirs = {EMBEDDED: os.path.abspath(args.dataset_dir)}
+  _ensure_embedded_default(FLAGS.dataset_dir, print)
+  dataset_dirs = {EMBEDDED: os.path.abspath(FLAGS.dataset_dir)}
   skipped = ""
-  if args.no_real_audio:
+  if FLAGS.no_real_audio:
     skipped = "real-audio table (--no_real_audio)"
   else:
     wanted = [n for n in REAL_AUDIO_CONFIGS if models is None or n in models]
     if wanted:
       try:
-        real_dir = _ensure_real_audio(args.real_audio_dir, args.shared, print)
+        real_dir = _ensure_real_audio(FLAGS.real_audio_dir, FLAGS.shared, print)
       except Exception as e:  # the study table is still worth writing
         print(f"real-audio dataset could not be built: {type(e).__name__}: {e}", file=sys.stderr)
         real_dir = None
         skipped = f"real-audio table (dataset build failed: {e})"
       if real_dir:
-        jobs += real_audio_jobs(real_dir, models, args.epochs)
+        jobs += real_audio_jobs(real_dir, models, FLAGS.epochs)
         dataset_dirs[REAL_AUDIO] = os.path.abspath(real_dir)
       elif not skipped:
-        skipped = f"real-audio table ({args.real_audio_dir} missing and {args.shared} absent)"
-  command = "python -m benchmarks.reproduce " + " ".join(sys.argv[1:] if argv is None else argv)
-  results = reproduce(jobs, args.workdir_root, args.out, dataset_dirs, command.strip(), skipped)
+        skipped = f"real-audio table ({FLAGS.real_audio_dir} missing and {FLAGS.shared} absent)"
+  command = "python -m benchmarks.reproduce " + " ".join(sys.argv[1:])
+  results = reproduce(jobs, FLAGS.workdir_root, FLAGS.out, dataset_dirs, command.strip(), skipped)
   print(render_markdown(results))
   failed = [r for s in results["tables"].values() for r in s["rows"] if r["status"] != "ok"]
   return 1 if failed or results.get("interrupted") else 0
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  from babycry_jax import console
+  app.run(main, flags_parser=console.parse_flags)

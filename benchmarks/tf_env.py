@@ -5,7 +5,7 @@ and `tensorflow` clash over protobuf symbols), and it must never become a
 dependency. The baselines therefore run in their own virtual environment,
 outside the repository, created on first use:
 
-    python -m benchmarks.tf_env            # create (or check) it, print its python
+    python -m benchmarks --only train,input   # creates it first when missing
 
 The location is $BABYCRY_TF_VENV, else ~/.cache/babycry_jax/tf_venv. Creating it
 downloads TensorFlow from PyPI (a few hundred MB) once.
@@ -123,7 +123,3 @@ def run_json(args: Sequence[str], env: Optional[dict[str, str]] = None,
     raise RuntimeError(f"`{' '.join(args)}` printed no JSON; stdout:\n{result.stdout[-2000:]}\n"
                        f"stderr:\n{result.stderr[-2000:]}")
   return json.loads(lines[-1])
-
-
-if __name__ == "__main__":
-  print(ensure())

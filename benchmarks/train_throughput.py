@@ -1,14 +1,14 @@
 """Training throughput: our pmapped train step against the study's Keras model, per family.
 
-    python -m benchmarks.train_throughput [--families audio_cnn,lstm] [--quick]
+    python -m benchmarks --only train [--quick]
 
 For each model family (audio CNN, LSTM, 3D CNN, CNN+3DCNN+LSTM fusion) both
 sides train the same architecture at the paper's input shapes (log-mel 300x128,
 frames 18x64x64x1) with the config's batch size and optimizer:
 
-- ours: babycry_jax.train_step.train_step under Parallel("pmap") on every local
+- ours: babycry_jax.train_step.build_train_step under the pmap strategy on every local
   device (one CPU device unless XLA_FLAGS asks for more), fed a host batch
-  shaped [local_devices, per_device_batch, ...] each step, as train.py does;
+  shaped [local_devices, per_device_batch, ...] each step, as the trainer does;
 - the baseline: benchmarks/keras_reference.py in the TensorFlow venv
   (benchmarks/tf_env.py), `model.train_on_batch` on the same host batch.
 
@@ -17,9 +17,7 @@ and use every core for intra-op work.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import functools
 import importlib
 import json
 import os
@@ -111,28 +109,27 @@ class OurStep:
     """config: a training config; its audio_frames and video_frames set the input lengths."""
     import jax
 
-    from babycry_jax import augment, losses, schema, train
-    from babycry_jax.parallel import Parallel
-    from babycry_jax.train_step import train_step
+    from babycry_jax import strategies
+    from babycry_jax.data import schema
+    from babycry_jax.train_state import create_model, create_train_state
+    from babycry_jax.train_step import build_train_step
 
     self.config = config
     spec = schema.preset("paper", n_mels=n_mels, frame_size=frame_size)
-    self.parallel = Parallel("pmap")
-    model = train.create_model(config)
-    state = train.create_train_state(config, model, spec, steps_per_epoch=100)
+    self.strategy = strategies.create("pmap")
+    model = create_model(config, bn_axis_name=self.strategy.axis_name)
+    state = create_train_state(config, model, spec, steps_per_epoch=100)
     self.param_count = int(sum(np.size(x) for x in jax.tree_util.tree_leaves(state.params)))
-    self.step_fn = self.parallel.wrap_train(functools.partial(
-        train_step, loss_fn=losses.get(config.loss),
-        aug=augment.AugmentConfig.from_config(config.augment),
-        modality_dropout=config.modality_dropout))
-    self.state = self.parallel.replicate(state)
-    self.batch = host_batch(config.batch_size, self.parallel.local_devices, config.audio_frames,
+    self.step_fn = build_train_step(config, model, self.strategy)
+    self.state = self.strategy.replicate(state)
+    self.local_devices = jax.local_device_count()
+    self.batch = host_batch(config.batch_size, self.local_devices, config.audio_frames,
                             config.video_frames, n_mels, frame_size)
     self.metrics = None
     self._compiled = None
 
   def __call__(self):
-    self.state, self.metrics = self.step_fn(self.state, self.parallel.shard_batch(self.batch))
+    self.state, self.metrics = self.step_fn(self.state, self.strategy.shard_batch(self.batch))
     return self.metrics
 
   def compiled(self):
@@ -141,7 +138,7 @@ class OurStep:
       import jax
       # Lowering only reads shapes; host copies keep the donated live state untouched.
       state = jax.tree.map(np.asarray, self.state)
-      self._compiled = self.step_fn.lower(state, self.parallel.shard_batch(self.batch)).compile()
+      self._compiled = self.step_fn.lower(state, self.strategy.shard_batch(self.batch)).compile()
     return self._compiled
 
   def train_flops_per_example(self) -> float:
@@ -151,7 +148,7 @@ class OurStep:
       analysis = analysis[0] if analysis else {}
     if not analysis or "flops" not in analysis:
       raise RuntimeError("XLA's cost analysis reported no FLOP count on this backend")
-    return float(analysis["flops"]) / (self.config.batch_size // self.parallel.local_devices)
+    return float(analysis["flops"]) / (self.config.batch_size // self.local_devices)
 
 
 def _wait(metrics) -> None:
@@ -187,7 +184,7 @@ def measure_ours(fam: Family, protocol: Protocol, batch_size: Optional[int] = No
       "runs_s": timing["runs_s"],
       "warmup_s": timing["warmup_s"],
       "batch_size": config.batch_size,
-      "local_devices": step.parallel.local_devices,
+      "local_devices": step.local_devices,
       "model": config.model,
       "model_kwargs": config.model_kwargs.to_dict(),
       "optimizer": config.optimizer,
@@ -248,17 +245,3 @@ def run(families: Sequence[str] = FAMILY_NAMES, protocol: Protocol = Protocol(),
               flush=True)
     results[name] = {"ours": ours, "keras": baseline, "speedup": speedup}
   return results
-
-
-def main(argv: Optional[Sequence[str]] = None) -> None:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--families", default=",".join(FAMILY_NAMES))
-  parser.add_argument("--no_keras", action="store_true", help="time our side only")
-  parser.add_argument("--quick", action="store_true", help="few steps, for a smoke run")
-  args = parser.parse_args(argv)
-  protocol = Protocol(2, 2, 1) if args.quick else Protocol()
-  print(json.dumps(run(args.families.split(","), protocol, keras=not args.no_keras), indent=2))
-
-
-if __name__ == "__main__":
-  main()

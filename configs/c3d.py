@@ -11,12 +11,5 @@ from configs import default
 
 
 def get_config() -> ml_collections.ConfigDict:
-  c = default.get_config()
-  c.model = "c3d"
-  c.model_kwargs = ml_collections.ConfigDict()
-  c.optimizer = "rmsprop"
-  c.learning_rate = 1e-4
-  c.weight_decay = 0.005
-  c.batch_size = 20
-  c.num_epochs = 20
-  return c
+  return default.model_config(
+      "c3d", optimizer="rmsprop", learning_rate=1e-4, batch_size=20, weight_decay=0.005)

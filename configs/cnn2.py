@@ -9,11 +9,5 @@ from configs import default
 
 
 def get_config() -> ml_collections.ConfigDict:
-  c = default.get_config()
-  c.model = "cnn2"
-  c.model_kwargs = ml_collections.ConfigDict()
-  c.optimizer = "adam"
-  c.learning_rate = 1e-3
-  c.batch_size = 32
-  c.num_epochs = 20
-  return c
+  return default.model_config(
+      "cnn2", optimizer="adam", learning_rate=1e-3, batch_size=32)

@@ -10,12 +10,10 @@ def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
 
   # Data. A relative dataset_dir is resolved against the current directory.
+  # This one is the embedded default's own path: train generates and
+  # preprocesses it when it is missing (any other missing dataset is an error).
   c.dataset_dir = "data/embedded_default"
-  # When dataset_dir is missing and this is true, train generates the embedded
-  # default media (deterministically from the seed) and runs the Beam job first.
-  c.embedded_default = ml_collections.ConfigDict(dict(
-      build_if_missing=True, media_dir="data/embedded_default_media",
-      num_clips=600, seed=0))
+  c.dataset_command = ""     # how to build dataset_dir, named in the error when it is missing
   c.audio_frames = 300       # log-mel frames fed to the model (3 s, as in the study)
   c.video_frames = 18        # video frames fed to the model
 
@@ -52,3 +50,88 @@ def get_config() -> ml_collections.ConfigDict:
   c.skip_corrupt_records = False  # true: skip records failing their CRC, counted in metrics
   c.checkpoint_keep = 2      # latest checkpoints kept, besides the best
   return c
+
+
+def model_config(model: str, *, optimizer: str, learning_rate: float, batch_size: int,
+                 num_epochs: int = 20, **fields) -> ml_collections.ConfigDict:
+  """The default config for another model: its optimizer, batch and any other fields."""
+  c = get_config()
+  c.model = model
+  c.model_kwargs = ml_collections.ConfigDict()
+  c.optimizer = optimizer
+  c.learning_rate = learning_rate
+  c.batch_size = batch_size
+  c.num_epochs = num_epochs
+  c.update(fields)
+  return c
+
+
+# ---------------------------------------------------------------- what each field allows
+
+def _integer(low: int):
+  return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low,
+          f"an integer >= {low}")
+
+
+def _number(low: float, high: float = float("inf"), low_open: bool = False):
+  def ok(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
+      return False
+    return (v > low if low_open else v >= low) and v <= high
+  bound = f"> {low}" if low_open else f">= {low}"
+  return ok, f"a number {bound}" + (f" and <= {high}" if high != float("inf") else "")
+
+
+def _one_of(*choices):
+  return (lambda v: v in choices), "one of " + ", ".join(map(repr, choices))
+
+
+_BOOL = (lambda v: isinstance(v, bool)), "true or false"
+_TEXT = (lambda v: isinstance(v, str) and bool(v.strip())), "a non-empty string"
+
+FIELD_RULES = {
+    "dataset_dir": _TEXT,
+    "audio_frames": _integer(1),
+    "video_frames": _integer(1),
+    "loss": _one_of("cross_entropy", "hinge"),
+    "svm_c": _number(0.0),
+    "optimizer": _one_of("adam", "adamw", "rmsprop", "sgd"),
+    "learning_rate": _number(0.0, low_open=True),
+    "lr_schedule": _one_of("constant", "cosine", "plateau"),
+    "warmup_epochs": _number(0.0),
+    "weight_decay": _number(0.0),
+    "grad_clip_norm": _number(0.0),
+    "grad_accum_steps": _integer(1),
+    "batch_size": _integer(1),
+    "num_epochs": _number(0.0, low_open=True),
+    "seed": _integer(0),
+    "half_precision": _BOOL,
+    "parallel": _one_of("pmap", "shard_map"),
+    "modality_dropout": _number(0.0, 1.0),
+    "augment.spec_augment": _BOOL,
+    "augment.time_shift": _BOOL,
+    "augment.flip": _BOOL,
+    "augment.mixup_alpha": _number(0.0),
+    "log_every_steps": _integer(1),
+    "eval_batch_size": _integer(0),
+    "skip_corrupt_records": _BOOL,
+    "checkpoint_keep": _integer(1),
+}
+
+
+def validate(c: ml_collections.ConfigDict, model_names) -> None:
+  """Raises ValueError naming every field whose value is not allowed (and what is).
+
+  `model_names` are the registered models (babycry_jax.models.names()).
+  """
+  problems = []
+  for field, (ok, allowed) in FIELD_RULES.items():
+    value = c
+    for part in field.split("."):
+      value = value[part]
+    if not ok(value):
+      problems.append(f"config.{field}={value!r}: must be {allowed}")
+  if c.model not in model_names:
+    problems.append(f"config.model={c.model!r}: must be one of {', '.join(sorted(model_names))}")
+  if problems:
+    raise ValueError("bad config: " + "; ".join(problems))

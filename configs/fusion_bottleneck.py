@@ -11,16 +11,7 @@ from configs import default
 
 
 def get_config() -> ml_collections.ConfigDict:
-  c = default.get_config()
-  c.model = "fusion_bottleneck"
-  c.model_kwargs = ml_collections.ConfigDict()
-  c.optimizer = "adamw"
-  c.learning_rate = 1e-3
-  c.weight_decay = 1e-4
-  c.lr_schedule = "cosine"
-  c.warmup_epochs = 1.0
-  c.grad_clip_norm = 1.0
-  c.modality_dropout = 0.1
-  c.batch_size = 32
-  c.num_epochs = 20
-  return c
+  return default.model_config(
+      "fusion_bottleneck", optimizer="adamw", learning_rate=1e-3, batch_size=32,
+      weight_decay=1e-4, lr_schedule="cosine", warmup_epochs=1.0, grad_clip_norm=1.0,
+      modality_dropout=0.1)

@@ -11,12 +11,6 @@ from configs import default
 
 
 def get_config() -> ml_collections.ConfigDict:
-  c = default.get_config()
-  c.model = "fusion_cnn_cnn_lstm"
-  c.model_kwargs = ml_collections.ConfigDict()
-  c.optimizer = "rmsprop"
-  c.learning_rate = 1e-3
-  c.lr_schedule = "plateau"
-  c.batch_size = 32
-  c.num_epochs = 20
-  return c
+  return default.model_config(
+      "fusion_cnn_cnn_lstm", optimizer="rmsprop", learning_rate=1e-3, batch_size=32,
+      lr_schedule="plateau")

@@ -12,24 +12,16 @@ SpecAugment 0.683; the CNNs raise false alarms on kinds of sound absent from
 training). A dataset made
 elsewhere can be named after a colon: `--config configs/real_audio.py:/path/to/ds`.
 """
-import os
 from typing import Optional
 
 import ml_collections
 
 from configs import lstm
 
-RECIPE_COMMAND = ("python -m preprocess.real_audio_recipe --shared ../shared/data "
-                  "--output {dataset_dir}")
-
 
 def get_config(dataset_dir: Optional[str] = None) -> ml_collections.ConfigDict:
   c = lstm.get_config()
   c.dataset_dir = dataset_dir or "data/real_audio"
-  # The embedded default is synthetic audio+video; never build it in place of real audio.
-  c.embedded_default.build_if_missing = False
-  if not os.path.exists(os.path.join(c.dataset_dir, "metadata.json")):
-    raise FileNotFoundError(
-        f"the real-audio dataset {os.path.abspath(c.dataset_dir)} is missing; build it with "
-        f"`{RECIPE_COMMAND.format(dataset_dir=c.dataset_dir)}` (needs shared/data/real_audio)")
+  c.dataset_command = ("python -m preprocess.real_audio_recipe --shared ../shared/data "
+                       f"--output {c.dataset_dir}")
   return c

@@ -9,13 +9,6 @@ from configs import default
 
 
 def get_config() -> ml_collections.ConfigDict:
-  c = default.get_config()
-  c.model = "svm"
-  c.model_kwargs = ml_collections.ConfigDict()
-  c.loss = "hinge"
-  c.svm_c = 0.6
-  c.optimizer = "adam"
-  c.learning_rate = 1e-2
-  c.batch_size = 32
-  c.num_epochs = 30
-  return c
+  return default.model_config(
+      "svm", optimizer="adam", learning_rate=1e-2, batch_size=32, num_epochs=30,
+      loss="hinge", svm_c=0.6)

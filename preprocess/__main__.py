@@ -19,7 +19,8 @@ import sys
 from absl import app
 from absl import flags
 
-from babycry_jax import schema
+from babycry_jax import console
+from babycry_jax.data import schema
 
 FLAGS = flags.FLAGS
 
@@ -34,14 +35,15 @@ flags.DEFINE_enum("short_policy", None, ["pad", "skip"], "Inputs shorter than a 
 flags.DEFINE_string("split_fractions", "0.7,0.15,0.15", "train,validation,test fractions.")
 flags.DEFINE_integer("seed", 0, "Seed of the group-to-split assignment.")
 flags.DEFINE_string("num_shards", "auto", "Shards per split, or 'auto' (about 256 MiB each).")
-flags.DEFINE_integer("direct_num_workers", 2, "DirectRunner worker processes.")
-flags.DEFINE_float("max_failure_fraction", 0.5, "Fail, writing nothing, if more inputs fail to decode.")
+flags.DEFINE_integer("direct_num_workers", 2, "DirectRunner worker processes.", lower_bound=1)
+flags.DEFINE_float("max_failure_fraction", 0.5, "Fail, writing nothing, if more inputs fail to decode.",
+                   lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_bool("overwrite", False, "Replace an existing --output.")
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
   # Unknown flags are kept for Beam instead of being rejected.
-  return FLAGS(argv, known_only=True)
+  return console.parse_flags(argv, known_only=True)
 
 
 def main(argv: list[str]) -> int:
@@ -55,7 +57,11 @@ def main(argv: list[str]) -> int:
                if getattr(FLAGS, k) is not None}
   if "window_s" in overrides and "hop_s" not in overrides:
     overrides["hop_s"] = overrides["window_s"]
-  spec = schema.preset(FLAGS.preset, **overrides)
+  try:
+    spec = schema.preset(FLAGS.preset, **overrides)
+  except ValueError as e:
+    print(f"error: {e} (from --window_s/--hop_s/--short_policy)", file=sys.stderr)
+    return 1
   if FLAGS.num_shards == "auto":
     num_shards = None
   else:

@@ -17,70 +17,16 @@ import json
 import math
 import os
 import struct
-from typing import Any, BinaryIO, Iterator, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
-import crc32c
 import numpy as np
 
-from babycry_jax import schema
+from babycry_jax.data import schema, tfrecord_codec
 
-STATS_FEATURES = ("audio/log_mel", "audio/mfcc_stats", "video/frames")
 DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
 DATASET_NAME = "babycry"
 DATASET_VERSION = "1.0.0"
 _TFDS_FILEPATH_TEMPLATE = "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}"
-
-
-# ---------------------------------------------------------------- TFRecord framing
-
-def _masked_crc(data: bytes) -> int:
-  crc = crc32c.crc32c(data)
-  return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-def write_tfrecord(f: BinaryIO, data: bytes) -> int:
-  """Appends one TFRecord (length, crc, data, crc) and returns the bytes written."""
-  length = struct.pack("<Q", len(data))
-  f.write(length)
-  f.write(struct.pack("<I", _masked_crc(length)))
-  f.write(data)
-  f.write(struct.pack("<I", _masked_crc(data)))
-  return len(data) + 16
-
-
-def iter_tfrecord_spans(path: str, verify: bool = True) -> Iterator[tuple[int, int]]:
-  """Yields (data offset, data length) of each record of a TFRecord file."""
-  with open(path, "rb") as f:
-    offset = 0
-    while True:
-      header = f.read(12)
-      if not header:
-        return
-      if len(header) < 12:
-        raise IOError(f"{path}: truncated TFRecord header at byte {offset}")
-      (length,) = struct.unpack("<Q", header[:8])
-      if verify and struct.unpack("<I", header[8:])[0] != _masked_crc(header[:8]):
-        raise IOError(f"{path}: corrupt TFRecord length at byte {offset}")
-      f.seek(length + 4, os.SEEK_CUR)
-      yield offset + 12, length
-      offset += length + 16
-
-
-def read_tfrecords(path: str) -> Iterator[bytes]:
-  """Yields the payload of every record of a TFRecord file, checking CRCs."""
-  with open(path, "rb") as f:
-    while True:
-      header = f.read(12)
-      if not header:
-        return
-      (length,) = struct.unpack("<Q", header[:8])
-      data = f.read(length)
-      footer = f.read(4)
-      if len(data) < length or len(footer) < 4:
-        raise IOError(f"{path}: truncated TFRecord")
-      if struct.unpack("<I", footer)[0] != _masked_crc(data):
-        raise IOError(f"{path}: TFRecord data CRC mismatch")
-      yield data
 
 
 # ---------------------------------------------------------------- work records
@@ -137,7 +83,7 @@ def _scan_work_files(pattern: str) -> list[_WorkRecord]:
   records = []
   for path in sorted(glob.glob(pattern)):
     with open(path, "rb") as f:
-      for data_offset, data_length in iter_tfrecord_spans(path):
+      for data_offset, data_length in tfrecord_codec.iter_spans(path):
         f.seek(data_offset)
         (header_len,) = struct.unpack("<I", f.read(4))
         header = json.loads(f.read(header_len))
@@ -218,7 +164,6 @@ def write_dataset(out_dir: str, work_pattern: str, spec: schema.FeatureSpec,
   Returns:
     The metadata dict written to metadata.json.
   """
-  from tfrecord.tools import tfrecord2idx
 
   from preprocess import splits as splits_lib
 
@@ -248,8 +193,9 @@ def write_dataset(out_dir: str, work_pattern: str, spec: schema.FeatureSpec,
         for record in chunk:
           with open(record.path, "rb") as src:
             src.seek(record.offset)
-            num_bytes += write_tfrecord(out, src.read(record.length))
-      tfrecord2idx.create_index(path, schema.index_path(path))
+            num_bytes += tfrecord_codec.write_record(out, src.read(record.length))
+      with open(schema.index_path(path), "w") as index:
+        index.write(tfrecord_codec.index_text(r.length for r in chunk))
       shard_files.append(name)
       shard_lengths.append(len(chunk))
     labels = {lab: 0 for lab in schema.LABELS}

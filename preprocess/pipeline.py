@@ -39,7 +39,7 @@ import apache_beam as beam
 from apache_beam.metrics.metric import Metrics, MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from babycry_jax import schema, storage
+from babycry_jax.data import schema, storage
 from preprocess import dataset_writer
 from preprocess import sources
 from preprocess import splits as splits_lib
@@ -87,7 +87,7 @@ class ProcessSource(beam.DoFn):
     # Heavy imports happen once per worker, not at pipeline construction.
     from tensorflow_datasets.core import example_serializer
 
-    from preprocess import features, media
+    from babycry_jax.data import features, media
     self._media = media
     self._features = features
     self._feature_dict = schema.features_dict(self._spec)
@@ -159,7 +159,7 @@ class ProcessSource(beam.DoFn):
         "start_s": float(window.start_s),
         "duration_s": float(window.duration_s),
         "padded": bool(window.padded),
-        **{k: feats[k] for k in ("audio/log_mel", "audio/mfcc_stats", "video/frames", "has_audio", "has_video")},
+        **{k: feats[k] for k in schema.WINDOW_FEATURES},
     }
     if example["padded"]:
       self._padded.inc()

@@ -30,9 +30,8 @@ import pathlib
 import re
 from typing import Optional
 
-from babycry_jax import schema
+from babycry_jax.data import media, schema
 
-MEDIA_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".wav", ".ogg", ".mp3", ".flac")
 AUDIOSET_CRYING_ID = "/t/dd00002"   # "Baby cry, infant cry"
 
 _STUDY_FOLDERS = {
@@ -105,12 +104,15 @@ def _interval_key(interval: Interval) -> tuple[float, float, str]:
   return (interval.start_s, interval.end_s, interval.label)
 
 
+def app_instance_group(file_name: str) -> Optional[str]:
+  """`device:<uuid>` for a Donate-a-cry style name `<app-instance uuid>-...`, else None."""
+  match = _UUID_PREFIX.match(os.path.basename(file_name))
+  return "device:" + match.group(1).lower() if match else None
+
+
 def default_group(file_name: str, source_id: str) -> str:
   """The split group of a file: its app-instance uuid if it has one, else itself."""
-  match = _UUID_PREFIX.match(os.path.basename(file_name))
-  if match:
-    return "device:" + match.group(1).lower()
-  return source_id
+  return app_instance_group(file_name) or source_id
 
 
 def normalize_label(value: str, where: str) -> str:
@@ -122,7 +124,7 @@ def normalize_label(value: str, where: str) -> str:
 
 
 def _is_media(path: pathlib.Path) -> bool:
-  return path.is_file() and path.suffix.lower() in MEDIA_EXTENSIONS and not path.name.startswith(".")
+  return path.is_file() and path.suffix.lower() in media.MEDIA_EXTENSIONS and not path.name.startswith(".")
 
 
 def _media_files(folder: pathlib.Path) -> list[pathlib.Path]:
@@ -324,5 +326,5 @@ def discover(input_path: str, media_dir: Optional[str] = None) -> SourceList:
     else:
       items, missing = from_audioset(path, pathlib.Path(media_dir) if media_dir else None)
   if not items and not missing:
-    raise InputError(f"{input_path}: no media files found (extensions {', '.join(MEDIA_EXTENSIONS)})")
+    raise InputError(f"{input_path}: no media files found (extensions {', '.join(media.MEDIA_EXTENSIONS)})")
   return SourceList(kind=kind, items=sorted(items, key=lambda i: i.source_id), missing=missing)

@@ -14,7 +14,7 @@ import collections
 import hashlib
 from typing import Mapping, Sequence
 
-from babycry_jax import schema
+from babycry_jax.data import schema
 
 SPLITS = ("train", "validation", "test")
 DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)

@@ -12,8 +12,8 @@ import numpy as np
 from tensorflow_datasets.core import example_serializer
 from tfrecord.tools import tfrecord2idx
 
-from babycry_jax import schema
-from babycry_jax.tfrecord_source import _masked_crc
+from babycry_jax.data import schema
+from babycry_jax.data.tfrecord_codec import masked_crc
 
 SMALL_SPEC = schema.FeatureSpec(preset="test", window_s=0.4, sample_rate=8000, stft_window=160,
                                 stft_hop=80, n_mels=16, num_frames=4, frame_size=8)
@@ -22,7 +22,7 @@ SMALL_SPEC = schema.FeatureSpec(preset="test", window_s=0.4, sample_rate=8000, s
 def _record(data: bytes) -> bytes:
   import struct
   header = struct.pack("<Q", len(data))
-  return header + struct.pack("<I", _masked_crc(header)) + data + struct.pack("<I", _masked_crc(data))
+  return header + struct.pack("<I", masked_crc(header)) + data + struct.pack("<I", masked_crc(data))
 
 
 def make_example(rng: np.random.Generator, spec: schema.FeatureSpec, label: int, i: int) -> dict:

@@ -13,7 +13,8 @@ import jax
 import pytest
 
 import synthetic_dataset
-from babycry_jax import checkpointing, schema, train
+from babycry_jax import checkpointing, runs, trainer
+from babycry_jax.data import schema
 
 CONFIGS = sorted(p.stem for p in (pathlib.Path(__file__).parent.parent / "configs").glob("*.py")
                  if p.stem != "__init__")
@@ -41,20 +42,19 @@ def test_config_trains_a_few_steps(name, paper_dataset, tmp_path):
   config = _config(name, paper_dataset)
   expected = config.to_dict()
   with config.unlocked():
-    config.embedded_default.build_if_missing = False
     config.batch_size = jax.device_count()
     config.eval_batch_size = jax.device_count()
     config.num_epochs = 1
     config.log_every_steps = 1
   steps = 16 // config.batch_size
-  val = train.train_and_evaluate(config, str(tmp_path))
+  val = trainer.train_and_evaluate(config, str(tmp_path))
 
   assert 0.0 <= val["f1"] <= 1.0 and math.isfinite(val["loss"])
   with open(tmp_path / "metrics.jsonl") as f:
     records = [json.loads(line) for line in f]
   losses = [r["loss"] for r in records if r["kind"] == "train"]
   assert len(losses) == steps and all(math.isfinite(l) for l in losses)
-  saved = json.loads((tmp_path / train.CONFIG_FILE).read_text())
+  saved = json.loads((tmp_path / runs.CONFIG_FILE).read_text())
   for key in ("model", "model_kwargs", "optimizer", "learning_rate", "loss", "augment",
               "modality_dropout", "half_precision"):
     assert saved[key] == expected[key], key

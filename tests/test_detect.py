@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 import synthetic_dataset
-from babycry_jax import detect, schema, train
+from babycry_jax import detection, trainer
+from babycry_jax.data import schema
+from babycry_jax.data.example_decoder import ExampleDecoder
 from configs import default
 
 PAPER = schema.preset("paper")
@@ -26,7 +28,6 @@ def fusion_run(tmp_path_factory) -> str:
                                         spec=PAPER, num_shards=1)
   config = default.get_config()
   config.dataset_dir = dataset_dir
-  config.embedded_default.build_if_missing = False
   config.model = "fusion_cnn_cnn_fc"
   config.model_kwargs = dict(num_segments=1, conv_features=(4, 4), segment_dense=8,
                              dense_features=(8,), dropout_rates=(0.0,))
@@ -35,13 +36,13 @@ def fusion_run(tmp_path_factory) -> str:
   config.batch_size = 16
   config.num_epochs = 1
   workdir = str(root / "run")
-  train.train_and_evaluate(config, workdir)
+  trainer.train_and_evaluate(config, workdir)
   return workdir
 
 
 @pytest.fixture(scope="module")
-def detector(fusion_run) -> detect.Detector:
-  return detect.Detector(fusion_run, batch_size=8)
+def detector(fusion_run) -> detection.Detector:
+  return detection.Detector(fusion_run, batch_size=8)
 
 
 def write_mp4(path: pathlib.Path, duration_s: float, fps: int = 10, sample_rate: int = 8000) -> pathlib.Path:
@@ -80,11 +81,11 @@ def test_merge_segments_joins_consecutive_windows_only():
   starts = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
   ends = starts + 4.0
   probs = np.array([0.9, 0.6, 0.2, 0.7, 0.95, 0.4])
-  segments = detect.merge_segments(starts, ends, probs, threshold=0.5)
+  segments = detection.merge_segments(starts, ends, probs, threshold=0.5)
   assert [(s.start_s, s.end_s) for s in segments] == [(0.0, 5.0), (3.0, 8.0)]
   assert [s.peak_probability for s in segments] == [0.9, 0.95]
   # Windows with a gap between them (hop longer than the window) stay apart.
-  gapped = detect.merge_segments(np.array([0.0, 6.0]), np.array([4.0, 10.0]), np.array([0.8, 0.8]), 0.5)
+  gapped = detection.merge_segments(np.array([0.0, 6.0]), np.array([4.0, 10.0]), np.array([0.8, 0.8]), 0.5)
   assert len(gapped) == 2
 
 
@@ -92,10 +93,10 @@ def test_study_clips_and_audio_only_wavs(detector, shared_data, tmp_path):
   avis = sorted((shared_data / "seed_samples/3DCNN/baby").glob("*.avi"))
   wavs = sorted((shared_data / "seed_samples/SVM/babywav").glob("*.wav"))
   paths = [str(p) for p in avis + wavs]
-  done, failed = detect.detect_files(detector, paths, str(tmp_path), hop_s=1.0)
+  done, failed = detection.detect_files(detector, paths, str(tmp_path), hop_s=1.0)
   assert not failed and len(done) == 4
   # 1022.avi and 1022.wav share a stem: the second gets its extension appended.
-  stems = detect.output_stems(paths)
+  stems = detection.output_stems(paths)
   assert stems == ["1016", "1022", "1001", "1022_wav"]
   for path, stem in zip(paths, stems):
     result = json.loads((tmp_path / f"{stem}.json").read_text())
@@ -133,7 +134,7 @@ def test_window_count_follows_the_hop_on_a_20s_mp4(detector, tmp_path):
 
 def test_features_equal_the_records_preprocessing_stores(detector, shared_data, tmp_path):
   from babycry_jax import input_pipeline as ip
-  from babycry_jax.tfrecord_source import TFRecordSource
+  from babycry_jax.data.tfrecord_codec import TFRecordSource
   from preprocess import pipeline
   inputs = tmp_path / "inputs"
   (inputs / "crying").mkdir(parents=True)
@@ -144,7 +145,7 @@ def test_features_equal_the_records_preprocessing_stores(detector, shared_data, 
   pipeline.build_dataset(str(inputs), str(dataset_dir), PAPER, split_fractions=(1.0, 0.0, 0.0),
                          num_shards=1, direct_num_workers=1, log=lambda s: None)
   metadata = schema.read_metadata(str(dataset_dir))
-  decoder = ip.ExampleDecoder(metadata, audio_frames=PAPER.mel_frames, video_frames=PAPER.num_frames)
+  decoder = ExampleDecoder(metadata, audio_frames=PAPER.mel_frames, video_frames=PAPER.num_frames)
   source = TFRecordSource(str(dataset_dir), "train")
   records = {}
   for i in range(len(source)):
@@ -166,7 +167,7 @@ def test_features_equal_the_records_preprocessing_stores(detector, shared_data, 
       assert bool(feats["has_audio"]) == bool(record["has_audio"])
       assert bool(feats["has_video"]) == bool(record["has_video"])
       # And the model inputs detection builds are the decoder's, given the same stats.
-      ours = ip.ExampleDecoder(metadata, detector.decoder.audio_frames, detector.decoder.video_frames)
+      ours = ExampleDecoder(metadata, detector.decoder.audio_frames, detector.decoder.video_frames)
       mine = ours.model_inputs(dict(feats, label=0))
       theirs = ours.model_inputs(record)
       for key in ("log_mel", "mfcc_stats", "frames"):
@@ -185,7 +186,7 @@ def test_bad_files_get_one_line_errors_and_the_good_file_still_runs(detector, sh
   corrupt.write_bytes((shared_data / "seed_samples/3DCNN/baby/1016.avi").read_bytes()[:30000])
   out = tmp_path / "out"
   paths = [str(empty), str(text), str(good), str(corrupt)]
-  done, failed = detect.detect_files(detector, paths, str(out))
+  done, failed = detection.detect_files(detector, paths, str(out))
   assert list(done) == [str(good)]
   assert set(failed) == {str(empty), str(text), str(corrupt)}
   for path, line in failed.items():
@@ -200,7 +201,7 @@ def test_video_only_model_on_an_audio_file_is_a_clear_error(detector, shared_dat
   video_only = copy.copy(detector)
   video_only.modalities = ("video",)
   wav = str(shared_data / "seed_samples/SVM/babywav/1001.wav")
-  done, failed = detect.detect_files(video_only, [wav], str(tmp_path))
+  done, failed = detection.detect_files(video_only, [wav], str(tmp_path))
   assert not done
   assert "reads video but the file has no video track" in failed[wav]
   # An audio-only model on a video file uses the audio and says it ignores the video.

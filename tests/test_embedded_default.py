@@ -2,13 +2,16 @@
 import collections
 import os
 import pathlib
+import subprocess
+import sys
 
 import av
 import cv2
 import numpy as np
 import pytest
 
-from preprocess import embedded_default
+from conftest import REPO_ROOT
+from preprocess import embedded_media as embedded_default
 
 NUM_CLIPS = 12
 
@@ -185,10 +188,12 @@ def test_plan_shares_for_the_default_size():
   assert plan != embedded_default.plan_clips(600, seed=1)
 
 
-def test_command_line(tmp_path, capsys):
-  embedded_default.main(["--output", str(tmp_path / "cli"), "--num_clips", "3", "--seed", "2",
-                         "--workers", "1"])
-  assert "3 clips" in capsys.readouterr().out
+def test_command_line(tmp_path):
+  proc = subprocess.run([sys.executable, "-m", "preprocess.embedded_default", "--output",
+                         str(tmp_path / "cli"), "--num_clips", "3", "--seed", "2", "--workers", "1"],
+                        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr
+  assert "3 clips" in proc.stdout
   rows = embedded_default.read_manifest(str(tmp_path / "cli"))
   assert len(rows) == 3 and all((tmp_path / "cli" / r["path"]).is_file() for r in rows)
   assert os.path.isfile(tmp_path / "cli" / embedded_default.MANIFEST_NAME)

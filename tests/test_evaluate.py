@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 import synthetic_dataset
-from babycry_jax import evaluate, metrics, schema, train
+from babycry_jax import evaluation, metrics, trainer
+from babycry_jax.data import schema
 from configs import default
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -23,7 +24,6 @@ def _train(root: pathlib.Path, model: str, model_kwargs: dict) -> str:
     synthetic_dataset.write(str(dataset_dir), sizes=SIZES, num_shards=2)
   config = default.get_config()
   config.dataset_dir = str(dataset_dir)
-  config.embedded_default.build_if_missing = False
   config.model = model
   config.model_kwargs = model_kwargs
   config.loss = "hinge" if model == "svm" else "cross_entropy"
@@ -33,7 +33,7 @@ def _train(root: pathlib.Path, model: str, model_kwargs: dict) -> str:
   config.num_epochs = 1
   config.learning_rate = 1e-2
   workdir = str(root / model)
-  train.train_and_evaluate(config, workdir)
+  trainer.train_and_evaluate(config, workdir)
   return workdir
 
 
@@ -52,7 +52,7 @@ def runs(tmp_path_factory) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def evaluated(runs) -> dict:
   """The fusion run evaluated on test under all three modality settings, and on validation."""
-  result = evaluate.evaluate(runs["fusion"], ("test", "validation"),
+  result = evaluation.evaluate(runs["fusion"], ("test", "validation"),
                              modalities=("both", "audio", "video"))
   return {"test": result["by_split"]["test"], "validation": result["by_split"]["validation"]}
 
@@ -92,14 +92,14 @@ def test_every_output_is_written(runs, evaluated):
 def test_metrics_equal_those_recomputed_from_the_predictions(runs, evaluated):
   out = pathlib.Path(runs["fusion"]) / "eval"
   result = json.loads((out / "test" / "metrics.json").read_text())
-  labels, scores = evaluate.read_predictions_csv(str(out / "test" / "predictions.csv"))
+  labels, scores = evaluation.read_predictions_csv(str(out / "test" / "predictions.csv"))
   recomputed = metrics.binary_metrics(labels, scores, 0.5)
   for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"):
     assert result[key] == pytest.approx(recomputed[key], abs=1e-12), key
   assert result["confusion_matrix"] == recomputed["confusion_matrix"]
   assert np.sum(result["confusion_matrix"]) == SIZES["test"]
   # The second threshold is the F1-best one on validation, applied to test.
-  val_labels, val_scores = evaluate.read_predictions_csv(str(out / "validation" / "predictions.csv"))
+  val_labels, val_scores = evaluation.read_predictions_csv(str(out / "validation" / "predictions.csv"))
   threshold = metrics.best_f1_threshold(val_labels, val_scores)
   best = result["at_val_best_threshold"]
   assert best["threshold"] == pytest.approx(threshold, abs=1e-12)
@@ -119,10 +119,10 @@ def test_modality_settings_write_their_own_metrics(runs, evaluated):
   for setting, name in settings.items():
     result = json.loads((out / name).read_text())
     assert result["modalities"] == setting
-    assert result["hidden_modality"] == evaluate.MODALITY_SETTINGS[setting]
+    assert result["hidden_modality"] == evaluation.MODALITY_SETTINGS[setting]
     assert result["num_examples"] == SIZES["test"]
     suffix = name[len("metrics"):-len(".json")]
-    _, scores[setting] = evaluate.read_predictions_csv(str(out / f"predictions{suffix}.csv"))
+    _, scores[setting] = evaluation.read_predictions_csv(str(out / f"predictions{suffix}.csv"))
     assert (out / f"roc{suffix}.png").exists()
   # Hiding a track changes what the fusion model sees, so its scores move.
   assert not np.allclose(scores["both"], scores["audio"])
@@ -137,21 +137,21 @@ def test_hide_modality_zeroes_the_track_and_its_flag():
   inputs = {"log_mel": np.ones((4, 3), np.float32), "mfcc_stats": np.ones(6, np.float32),
             "frames": np.ones((2, 4, 4, 1), np.float32), "has_audio": np.float32(1),
             "has_video": np.float32(1)}
-  no_video = evaluate.hide_modality(inputs, "video")
+  no_video = evaluation.hide_modality(inputs, "video")
   assert not no_video["frames"].any() and no_video["has_video"] == 0
   assert no_video["log_mel"].all() and no_video["has_audio"] == 1
-  no_audio = evaluate.hide_modality(inputs, "audio")
+  no_audio = evaluation.hide_modality(inputs, "audio")
   assert not no_audio["log_mel"].any() and not no_audio["mfcc_stats"].any()
   assert no_audio["has_audio"] == 0 and no_audio["frames"].all()
   assert inputs["frames"].all()  # the input itself is untouched
 
 
 def test_a_setting_that_hides_everything_the_model_reads_is_skipped(runs):
-  result = evaluate.evaluate(runs["svm"], "test", modalities=("both", "video"))
+  result = evaluation.evaluate(runs["svm"], "test", modalities=("both", "video"))
   assert isinstance(result["by_modality"]["video"], str)
   assert "reads only audio" in result["by_modality"]["video"]
   with pytest.raises(ValueError, match="no modality setting"):
-    evaluate.evaluate(runs["svm"], "test", modalities=("video",))
+    evaluation.evaluate(runs["svm"], "test", modalities=("video",))
 
 
 def test_compare_prints_one_row_per_run(runs, evaluated):

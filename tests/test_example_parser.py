@@ -4,9 +4,9 @@ import pytest
 from tensorflow_datasets.core import example_parser
 
 import synthetic_dataset
-from babycry_jax import schema
-from babycry_jax.example_parser import FastExampleParser, _packed_varints
-from babycry_jax.tfrecord_source import TFRecordSource
+from babycry_jax.data import schema
+from babycry_jax.data.example_parser import FastExampleParser, _packed_varints
+from babycry_jax.data.tfrecord_codec import TFRecordSource
 
 
 def test_same_as_tfds(tmp_path):

@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 
-from babycry_jax import schema
-from preprocess import features
-from preprocess.media import Window
+from babycry_jax.data import schema
+from babycry_jax.data import features
+from babycry_jax.data import media
+from babycry_jax.data.media import Window
 
 PAPER = schema.preset("paper")
 
@@ -25,7 +26,7 @@ def _window(spec, audio=True, video=True, seed=0) -> Window:
 
 
 def test_frame_times_are_centres_of_equal_parts():
-  times = features.frame_times(10.0, PAPER)
+  times = media.frame_times(10.0, PAPER)
   assert times.shape == (18,)
   step = 4.0 / 18
   np.testing.assert_allclose(times, 10.0 + step / 2 + step * np.arange(18))

@@ -8,8 +8,8 @@ import pytest
 
 import synthetic_dataset
 from babycry_jax import input_pipeline as ip
-from babycry_jax import schema
-from babycry_jax.tfrecord_source import CorruptRecordError, TFRecordSource
+from babycry_jax.data import schema
+from babycry_jax.data.tfrecord_codec import CorruptRecordError, TFRecordSource
 
 
 @pytest.fixture(scope="module")

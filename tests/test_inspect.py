@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from tensorflow_datasets.core import example_serializer
 
-from babycry_jax import schema
+from babycry_jax.data import schema, tfrecord_codec
 from preprocess import dataset_writer
-from preprocess import inspect as dataset_inspect
+from preprocess import inspect_dataset as dataset_inspect
 
 SPEC = schema.preset("paper", window_s=1.0, hop_s=1.0, num_frames=3, frame_size=16, n_mels=16)
 
@@ -44,7 +44,7 @@ def dataset(tmp_path_factory):
       header = {"clip_id": ex["clip_id"], "source_id": ex["source_id"], "split": split, "label": ex["label"],
                 "padded": False, "stats": dataset_writer.record_stats(ex) if split == "train" else {}}
       body = dataset_writer.serialize_example(serializer, features.encode_example(ex))
-      dataset_writer.write_tfrecord(f, dataset_writer.pack_work_record(header, body))
+      tfrecord_codec.write_record(f, dataset_writer.pack_work_record(header, body))
   errors = [{"path": "/x/b.mp4", "reason": "not_media", "detail": "text"},
             {"path": "/x/a.mp4", "reason": "empty_file", "detail": "0 bytes"}]
   metadata = dataset_writer.write_dataset(
@@ -108,8 +108,10 @@ def test_summary_report_and_sheet(dataset, tmp_path):
 def test_cli_and_missing_dataset(dataset, tmp_path):
   out, _, _ = dataset
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  proc = subprocess.run([sys.executable, "-m", "preprocess.inspect", str(out)], cwd=root,
+  proc = subprocess.run([sys.executable, "-m", "preprocess.inspect_dataset", str(out)], cwd=root,
                         capture_output=True, text=True, timeout=120)
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert "train" in proc.stdout and "errors: 2" in proc.stdout
-  assert dataset_inspect.main([str(tmp_path / "nothing")]) == 1
+  proc = subprocess.run([sys.executable, "-m", "preprocess.inspect_dataset", str(tmp_path / "nothing")],
+                        cwd=root, capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 1 and "is not a babycry dataset" in proc.stderr, proc.stderr[-2000:]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import scipy.io.wavfile
 
-from babycry_jax import schema
-from preprocess import features, media
+from babycry_jax.data import schema
+from babycry_jax.data import features, media
 
 PAPER = schema.preset("paper")
 STUDY_AVIS = ["baby/1016.avi", "baby/1022.avi", "other/1654.avi", "other/3077.avi",
@@ -279,7 +279,7 @@ def test_windows_carry_both_events_at_the_right_offsets(timing_clip):
   assert [(w.start_s, w.padded) for w in windows[:3]] == [(0.0, False), (1.0, False), (2.0, False)]
   assert len(windows) == 3 or (len(windows) == 4 and windows[3].padded)
   for window in windows[:3]:
-    times = features.frame_times(window.start_s, spec)
+    times = media.frame_times(window.start_s, spec)
     frame_time = np.floor(times * fps + 1e-6) / fps
     expected = np.array([any(a <= ft < b for a, b in FLASHES) for ft in frame_time])
     np.testing.assert_array_equal(_is_white(window.frames), expected)
@@ -395,7 +395,7 @@ def test_short_input_is_padded_or_skipped(short_clip):
   assert padded.padded and padded.duration_s == pytest.approx(2.0, abs=0.05)
   assert padded.audio.shape == (32000,) and not padded.audio[16500:].any()
   assert _onsets_s(padded.audio, 8000) == pytest.approx([0.5], abs=0.003)
-  late = features.frame_times(0.0, PAPER) > 2.0
+  late = media.frame_times(0.0, PAPER) > 2.0
   assert _is_white(padded.frames[late]).all()     # the last (white) frame repeats
   assert not _is_white(padded.frames[~late][:-1]).any()
   skip = dataclasses.replace(PAPER, short_policy="skip")

@@ -33,10 +33,7 @@ BATCH_SIZE = 8
 
 
 def _build(name, **kwargs):
-  cls = models.get(name)
-  if "bn_axis_name" in cls.__dataclass_fields__:
-    kwargs.setdefault("bn_axis_name", None)  # no device axis outside pmap
-  return cls(**kwargs)
+  return models.create(name, **kwargs)  # no BatchNorm device axis: these run outside pmap
 
 
 def _init(model, batch):

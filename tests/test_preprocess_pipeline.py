@@ -10,8 +10,8 @@ import av
 import numpy as np
 import pytest
 
-from babycry_jax import schema
-from preprocess import inspect as dataset_inspect
+from babycry_jax.data import schema
+from preprocess import inspect_dataset as dataset_inspect
 from preprocess import pipeline
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -178,7 +178,7 @@ def test_index_files_point_at_records(built):
 
 
 def test_record_round_trip_matches_features(built):
-  from preprocess import features, media
+  from babycry_jax.data import features, media
   record = next(r for r in _all_records(built["two"]) if r["source_id"] == "crying/long.mp4"
                 and float(r["start_s"]) == 0.0)
   window = next(media.iter_windows(str(built["root"] / "crying/long.mp4"), SPEC, hop_s=SPEC.hop_s))

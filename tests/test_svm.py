@@ -3,7 +3,7 @@ import numpy as np
 from sklearn.svm import LinearSVC
 
 import synthetic_dataset
-from babycry_jax import evaluate, train
+from babycry_jax import evaluation, trainer
 from babycry_jax import input_pipeline as ip
 from configs import svm as svm_config
 
@@ -19,13 +19,12 @@ def test_svm_matches_linear_svc(tmp_path):
                                     num_shards=1)
   config = svm_config.get_config()
   config.dataset_dir = dataset
-  config.embedded_default.build_if_missing = False
   config.audio_frames, config.video_frames = 1, 1
   config.lr_schedule = "cosine"
   config.num_epochs = 40
   config.log_every_steps = 100
-  train.train_and_evaluate(config, str(tmp_path / "run"))
-  ours = evaluate.evaluate(str(tmp_path / "run"), "test", "latest")["accuracy"]
+  trainer.train_and_evaluate(config, str(tmp_path / "run"))
+  ours = evaluation.evaluate(str(tmp_path / "run"), "test", "latest")["accuracy"]
 
   x_train, y_train = _features(dataset, "train")
   x_test, y_test = _features(dataset, "test")

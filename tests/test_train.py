@@ -12,7 +12,7 @@ import pytest
 
 import synthetic_dataset
 import tiny_config
-from babycry_jax import checkpointing, evaluate, train
+from babycry_jax import checkpointing, runs, trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -36,7 +36,7 @@ def _records(workdir, kind):
 
 
 def _params(workdir, which="latest"):
-  return jax.tree.leaves(evaluate.load_run(workdir, which).state.params)
+  return jax.tree.leaves(runs.load_run(workdir, which).state.params)
 
 
 def _run_cli(workdir, dataset, devices, extra=(), wait=True, **env_extra):
@@ -54,7 +54,7 @@ def _run_cli(workdir, dataset, devices, extra=(), wait=True, **env_extra):
 
 def test_trains_on_all_devices_and_learns(dataset, tmp_path):
   assert jax.local_device_count() == 8
-  val = train.train_and_evaluate(_config(dataset), str(tmp_path))
+  val = trainer.train_and_evaluate(_config(dataset), str(tmp_path))
   assert val["f1"] > 0.8, val
   train_rows = _records(tmp_path, "train")
   assert [r["step"] for r in train_rows] == list(range(1, 13))
@@ -72,9 +72,9 @@ def test_trains_on_all_devices_and_learns(dataset, tmp_path):
 
 
 def test_resume_matches_an_uninterrupted_run(dataset, tmp_path):
-  train.train_and_evaluate(_config(dataset, num_epochs=2), str(tmp_path / "straight"))
-  train.train_and_evaluate(_config(dataset, num_epochs=1), str(tmp_path / "split"))
-  train.train_and_evaluate(_config(dataset, num_epochs=2), str(tmp_path / "split"))
+  trainer.train_and_evaluate(_config(dataset, num_epochs=2), str(tmp_path / "straight"))
+  trainer.train_and_evaluate(_config(dataset, num_epochs=1), str(tmp_path / "split"))
+  trainer.train_and_evaluate(_config(dataset, num_epochs=2), str(tmp_path / "split"))
   steps = [r["step"] for r in _records(tmp_path / "split", "train")]
   assert steps == list(range(1, 9))  # the second run went on from step 4
   for a, b in zip(_params(tmp_path / "straight"), _params(tmp_path / "split")):
@@ -82,8 +82,8 @@ def test_resume_matches_an_uninterrupted_run(dataset, tmp_path):
 
 
 def test_shard_map_matches_pmap(dataset, tmp_path):
-  train.train_and_evaluate(_config(dataset, num_epochs=1), str(tmp_path / "pmap"))
-  train.train_and_evaluate(_config(dataset, num_epochs=1, parallel="shard_map"),
+  trainer.train_and_evaluate(_config(dataset, num_epochs=1), str(tmp_path / "pmap"))
+  trainer.train_and_evaluate(_config(dataset, num_epochs=1, parallel="shard_map"),
                            str(tmp_path / "shard_map"))
   a = [r["loss"] for r in _records(tmp_path / "pmap", "train")]
   b = [r["loss"] for r in _records(tmp_path / "shard_map", "train")]
@@ -91,9 +91,9 @@ def test_shard_map_matches_pmap(dataset, tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(dataset, tmp_path):
-  train.train_and_evaluate(_config(dataset, num_epochs=1), str(tmp_path))
-  with pytest.raises(train.TrainingDiverged, match=r"at step \d+"):
-    train.train_and_evaluate(_config(dataset, num_epochs=3, learning_rate=1e30), str(tmp_path))
+  trainer.train_and_evaluate(_config(dataset, num_epochs=1), str(tmp_path))
+  with pytest.raises(trainer.TrainingDiverged, match=r"at step \d+"):
+    trainer.train_and_evaluate(_config(dataset, num_epochs=3, learning_rate=1e30), str(tmp_path))
   ckpt = checkpointing.Checkpointer(str(tmp_path), read_only=True)
   assert ckpt.steps() == [4]
   ckpt.close()
@@ -112,7 +112,7 @@ def test_one_device_and_eight_devices_give_the_same_loss_curve(dataset, tmp_path
 
 
 def test_checkpoint_from_eight_devices_continues_on_two(dataset, tmp_path):
-  train.train_and_evaluate(_config(dataset, num_epochs=1), str(tmp_path))
+  trainer.train_and_evaluate(_config(dataset, num_epochs=1), str(tmp_path))
   out = _run_cli(tmp_path, dataset, 2, ["--config.num_epochs=2"])
   assert "resuming from checkpoint at step 4" in out
   assert "on 2 devices" in out

@@ -7,7 +7,7 @@ import pytest
 
 import synthetic_dataset
 import tiny_config
-from babycry_jax import train
+from babycry_jax import trainer
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def test_option_trains(name, dataset, tmp_path):
   config.num_epochs = 2
   config.update_from_flattened_dict(
       {k: v for k, v in _flatten(OPTIONS[name]).items()})
-  val = train.train_and_evaluate(config, str(tmp_path))
+  val = trainer.train_and_evaluate(config, str(tmp_path))
   with open(os.path.join(tmp_path, "metrics.jsonl")) as f:
     rows = [json.loads(l) for l in f if '"train"' in l]
   assert len(rows) == 8 and all(np.isfinite(r["loss"]) for r in rows)

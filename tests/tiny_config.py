@@ -5,7 +5,6 @@ from configs import default
 def get_config():
   c = default.get_config()
   c.dataset_dir = ""  # set by each test: --config.dataset_dir=...
-  c.embedded_default.build_if_missing = False
   c.model = "cnn2"
   c.model_kwargs = dict(conv_features=(4, 4), pool_sizes=(2, 2), dense_features=(16,),
                         dropout_rates=(0.1,), batch_norm=False)

@@ -8,7 +8,8 @@ where `batch` holds (float32 unless noted, B = examples on this device):
   frames      [B, video_frames, H, W, C] normalized video frames
   has_audio, has_video  [B]              1.0 where the track is present
 and it returns logits [B, 2] (index 1 = crying). Class attribute `modalities`
-names the inputs it reads: a subset of ("audio", "video").
+names the inputs it reads: a subset of ("audio", "video"). Models with BatchNorm
+take `bn_axis_name`, the device axis of the parallel strategy that runs them.
 """
 from __future__ import annotations
 
@@ -48,5 +49,9 @@ def get(name: str) -> type[nn.Module]:
   return _REGISTRY[name]
 
 
-def create(name: str, **kwargs) -> nn.Module:
-  return get(name)(**kwargs)
+def create(name: str, *, bn_axis_name: str | None = None, **kwargs) -> nn.Module:
+  """The model `name`; models with BatchNorm average its statistics over `bn_axis_name`."""
+  cls = get(name)
+  if "bn_axis_name" in cls.__dataclass_fields__:
+    kwargs["bn_axis_name"] = bn_axis_name
+  return cls(**kwargs)

@@ -13,10 +13,10 @@ import jax.numpy as jnp
 
 from babycry_jax import models
 from babycry_jax.models.batch_inputs import Batch, read_input
-from babycry_jax.models.encoders import ConvEncoder, DenseHead
+from babycry_jax.models.encoders import ConvEncoder, ConvNet, DenseHead
 
 
-class _MelCnn(nn.Module):
+class _MelCnn(ConvNet):
   """Conv stack over the log-mel image and a dense head.
 
   Attributes:
@@ -24,18 +24,13 @@ class _MelCnn(nn.Module):
     pool_sizes: square max-pool window after each conv.
     dense_features: widths of the hidden dense layers.
     dropout_rates: dropout after each hidden dense layer.
-    batch_norm: BatchNorm after each conv (not in the study).
-    bn_axis_name: device axis for BatchNorm statistics.
-    dtype: computation dtype; parameters stay float32.
+    (batch_norm, bn_axis_name, dtype: see ConvNet.)
   """
   modalities: ClassVar[tuple[str, ...]] = ("audio",)
   conv_features: Sequence[int] = ()
   pool_sizes: Sequence[int] = ()
   dense_features: Sequence[int] = (500, 50)
   dropout_rates: Sequence[float] = (0.1, 0.0)
-  batch_norm: bool = False
-  bn_axis_name: str | None = "batch"
-  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, batch: Batch, train: bool = False) -> jax.Array:

@@ -13,16 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-Batch = Mapping[str, Any]
+from babycry_jax.data import schema
 
-# The rank each batch array must have, batch axis included.
-INPUT_RANKS = {
-    "log_mel": 3,      # [B, audio_frames, n_mels]
-    "mfcc_stats": 2,   # [B, 78]
-    "frames": 5,       # [B, video_frames, H, W, C]
-    "has_audio": 1,    # [B]
-    "has_video": 1,    # [B]
-}
+Batch = Mapping[str, Any]
 
 
 def read_input(batch: Batch, key: str, owner: str) -> jax.Array:
@@ -30,13 +23,13 @@ def read_input(batch: Batch, key: str, owner: str) -> jax.Array:
 
   Args:
     batch: the model batch (see babycry_jax.models).
-    key: one of INPUT_RANKS.
+    key: one of schema.MODEL_INPUTS.
     owner: the model's name, used in error messages.
   """
   if key not in batch:
     raise KeyError(f"model {owner!r} needs batch[{key!r}]; the batch has {sorted(batch)}")
   value = batch[key]
-  rank = INPUT_RANKS[key]
+  rank = schema.MODEL_INPUT_RANKS[key]
   if np.ndim(value) != rank:
     raise ValueError(f"model {owner!r}: batch[{key!r}] must have rank {rank}, "
                      f"got shape {np.shape(value)}")

@@ -9,11 +9,11 @@ import jax.numpy as jnp
 
 from babycry_jax import models
 from babycry_jax.models.batch_inputs import Batch, read_input
-from babycry_jax.models.encoders import ConvEncoder, DenseHead
+from babycry_jax.models.encoders import ConvEncoder, ConvNet, DenseHead
 
 
 @models.register("c3d")
-class C3d(nn.Module):
+class C3d(ConvNet):
   """conv3d 32 3x3x3, pool (frames 1, H 2, W 2), conv3d 64 2x2x2, pool 2, conv3d 64 2x2x2,
   pool 2, dense 1000, dropout .1, dense 50, dense 2, on frames [B, T, H, W, C].
 
@@ -26,9 +26,7 @@ class C3d(nn.Module):
     pool_windows: (frames, H, W) max-pool window after each conv.
     dense_features: widths of the hidden dense layers.
     dropout_rates: dropout after each hidden dense layer.
-    batch_norm: BatchNorm after each conv (not in the study).
-    bn_axis_name: device axis for BatchNorm statistics.
-    dtype: computation dtype; parameters stay float32.
+    (batch_norm, bn_axis_name, dtype: see ConvNet.)
   """
   modalities: ClassVar[tuple[str, ...]] = ("video",)
   conv_features: Sequence[int] = (32, 64, 64)
@@ -36,9 +34,6 @@ class C3d(nn.Module):
   pool_windows: Sequence[Sequence[int]] = ((1, 2, 2), (2, 2, 2), (2, 2, 2))
   dense_features: Sequence[int] = (1000, 50)
   dropout_rates: Sequence[float] = (0.1, 0.0)
-  batch_norm: bool = False
-  bn_axis_name: str | None = "batch"
-  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, batch: Batch, train: bool = False) -> jax.Array:

@@ -47,6 +47,19 @@ def max_pool(x: jax.Array, window: Sequence[int], strides: Sequence[int]) -> jax
   return result
 
 
+class ConvNet(nn.Module):
+  """The fields every conv model of the study shares.
+
+  Attributes:
+    batch_norm: BatchNorm after each conv (not in the study).
+    bn_axis_name: device axis for BatchNorm statistics (the parallel strategy's).
+    dtype: computation dtype; parameters stay float32.
+  """
+  batch_norm: bool = False
+  bn_axis_name: str | None = None
+  dtype: Any = jnp.float32
+
+
 class Conv3dAs2d(nn.Module):
   """Unpadded 3D convolution over [N, T, H, W, C], computed as a 2D one.
 
@@ -104,7 +117,7 @@ class ConvEncoder(nn.Module):
   dense_features: int | None = None
   input_pool: Sequence[int] | None = None
   batch_norm: bool = False
-  bn_axis_name: str | None = "batch"
+  bn_axis_name: str | None = None
   dtype: Dtype = jnp.float32
 
   @nn.compact

@@ -9,12 +9,12 @@ import jax.numpy as jnp
 
 from babycry_jax import models
 from babycry_jax.models.batch_inputs import Batch, presence, read_input
-from babycry_jax.models.encoders import ConvEncoder, DenseHead, FillMissing, blank_missing
+from babycry_jax.models.encoders import ConvEncoder, ConvNet, DenseHead, FillMissing, blank_missing
 from babycry_jax.models.segment_fusion import segment_features, tiled_cnn
 
 
 @models.register("fusion_cnn_cnn_fc")
-class FusionCnnCnnFc(nn.Module):
+class FusionCnnCnnFc(ConvNet):
   """Per segment, a 2D CNN on the log-mel and one on the frames tiled side by side; all
   segment features concatenated, then dense 100, dropout .1, dense 50, dense 2.
 
@@ -28,9 +28,7 @@ class FusionCnnCnnFc(nn.Module):
     segment_dense: width of each CNN's dense output.
     dense_features: widths of the hidden layers after the concatenation.
     dropout_rates: dropout after each of those layers.
-    batch_norm: BatchNorm after each conv (not in the study).
-    bn_axis_name: device axis for BatchNorm statistics.
-    dtype: computation dtype; parameters stay float32.
+    (batch_norm, bn_axis_name, dtype: see ConvNet.)
   """
   modalities: ClassVar[tuple[str, ...]] = ("audio", "video")
   num_segments: int = 3
@@ -38,9 +36,6 @@ class FusionCnnCnnFc(nn.Module):
   segment_dense: int = 256
   dense_features: Sequence[int] = (100, 50)
   dropout_rates: Sequence[float] = (0.1, 0.0)
-  batch_norm: bool = False
-  bn_axis_name: str | None = "batch"
-  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, batch: Batch, train: bool = False) -> jax.Array:
@@ -55,7 +50,7 @@ class FusionCnnCnnFc(nn.Module):
 
 
 @models.register("fusion_cnn_3dcnn_fc")
-class FusionCnn3dCnnFc(nn.Module):
+class FusionCnn3dCnnFc(ConvNet):
   """A 2D CNN on the whole log-mel and a 3D CNN on all frames, concatenated, dense 10, dense 2.
 
   2D CNN: conv32 5x5, pool 3, conv64 5x5, pool 3, dense 256 (on mel 300x128).
@@ -67,9 +62,7 @@ class FusionCnn3dCnnFc(nn.Module):
     branch_dense: width of each branch's dense output.
     dense_features: widths of the hidden layers after the concatenation.
     dropout_rates: dropout after each of those layers.
-    batch_norm: BatchNorm after each conv (not in the study).
-    bn_axis_name: device axis for BatchNorm statistics.
-    dtype: computation dtype; parameters stay float32.
+    (batch_norm, bn_axis_name, dtype: see ConvNet.)
   """
   modalities: ClassVar[tuple[str, ...]] = ("audio", "video")
   audio_conv_features: Sequence[int] = (32, 64)
@@ -77,9 +70,6 @@ class FusionCnn3dCnnFc(nn.Module):
   branch_dense: int = 256
   dense_features: Sequence[int] = (10,)
   dropout_rates: Sequence[float] = (0.0,)
-  batch_norm: bool = False
-  bn_axis_name: str | None = "batch"
-  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, batch: Batch, train: bool = False) -> jax.Array:

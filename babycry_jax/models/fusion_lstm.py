@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from babycry_jax import models
 from babycry_jax.models.batch_inputs import Batch
-from babycry_jax.models.encoders import ConvEncoder, Dtype
+from babycry_jax.models.encoders import ConvEncoder, ConvNet, Dtype
 from babycry_jax.models.segment_fusion import segment_features, tiled_cnn
 
 
@@ -37,7 +37,7 @@ class SegmentLstmHead(nn.Module):
 
 
 @models.register("fusion_cnn_cnn_lstm")
-class FusionCnnCnnLstm(nn.Module):
+class FusionCnnCnnLstm(ConvNet):
   """The CNN+CNN+FC segment features (2D CNN on mel, 2D CNN on tiled frames, dense 256
   each), joined per segment, LSTM 50 over the segments, dropout .2, dense 2.
 
@@ -50,9 +50,7 @@ class FusionCnnCnnLstm(nn.Module):
     segment_dense: width of each CNN's dense output.
     lstm_units: LSTM units.
     dropout_rate: dropout before the last dense layer.
-    batch_norm: BatchNorm after each conv (not in the study).
-    bn_axis_name: device axis for BatchNorm statistics.
-    dtype: computation dtype; parameters stay float32.
+    (batch_norm, bn_axis_name, dtype: see ConvNet.)
   """
   modalities: ClassVar[tuple[str, ...]] = ("audio", "video")
   num_segments: int = 3
@@ -60,9 +58,6 @@ class FusionCnnCnnLstm(nn.Module):
   segment_dense: int = 256
   lstm_units: int = 50
   dropout_rate: float = 0.2
-  batch_norm: bool = False
-  bn_axis_name: str | None = "batch"
-  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, batch: Batch, train: bool = False) -> jax.Array:
@@ -88,7 +83,7 @@ CNN_3DCNN_LSTM_SIZES = {
 
 
 @models.register("fusion_cnn_3dcnn_lstm")
-class FusionCnn3dCnnLstm(nn.Module):
+class FusionCnn3dCnnLstm(ConvNet):
   """Per segment a 2D CNN on the mel (conv32 5x5, pool 2, conv8 5x5, pool 2) and a 3D CNN
   on the frames (conv3d 32 5x5x2, pool 2, conv3d 64 3x3x1, pool 2), flattened and joined
   per segment, LSTM 50 over the segments, dropout .2, dense 2.
@@ -107,9 +102,7 @@ class FusionCnn3dCnnLstm(nn.Module):
     video_input_pool: (frames, H, W) average-pooling of the frames before their CNN.
     lstm_units: LSTM units.
     dropout_rate: dropout before the last dense layer.
-    batch_norm: BatchNorm after each conv (not in the study).
-    bn_axis_name: device axis for BatchNorm statistics.
-    dtype: computation dtype; parameters stay float32.
+    (batch_norm, bn_axis_name, dtype: see ConvNet.)
   """
   modalities: ClassVar[tuple[str, ...]] = ("audio", "video")
   size: str = "small"
@@ -120,9 +113,6 @@ class FusionCnn3dCnnLstm(nn.Module):
   video_input_pool: Sequence[int] | None = None
   lstm_units: int = 50
   dropout_rate: float = 0.2
-  batch_norm: bool = False
-  bn_axis_name: str | None = "batch"
-  dtype: Any = jnp.float32
 
   def setting(self, field: str) -> Any:
     """The value of a size-dependent attribute: the one given, else the size's."""

@@ -13,10 +13,43 @@ from typing import Any
 import numpy as np
 import tensorflow_datasets as tfds
 
-from babycry_jax import storage
+from babycry_jax.data import storage
 
 LABELS = ("not_crying", "crying")
 CRYING = LABELS.index("crying")
+
+# Record keys of the features a window gives (features_dict holds their dtypes and shapes).
+LOG_MEL, MFCC_STATS, FRAMES = "audio/log_mel", "audio/mfcc_stats", "video/frames"
+HAS_AUDIO, HAS_VIDEO = "has_audio", "has_video"
+WINDOW_FEATURES = (LOG_MEL, MFCC_STATS, FRAMES, HAS_AUDIO, HAS_VIDEO)
+PRESENCE = {"audio": HAS_AUDIO, "video": HAS_VIDEO}  # the flag of each modality's track
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInput:
+  """How the loader makes one model input from a record."""
+  record_key: str            # the record feature it is read from
+  rank: int                  # with the batch axis
+  modality: str              # "audio" or "video": zeros when that track is missing or hidden
+  crop: str | None = None    # config field cropping its first axis (from the window's start)
+  normalized: bool = True    # (value - mean) / std with the train split's stats; else a 0/1 flag
+
+
+# What a model reads (log_mel [B, audio_frames, n_mels], mfcc_stats [B, 78],
+# frames [B, video_frames, H, W, C], has_audio/has_video [B]).
+MODEL_INPUT_SPECS = {
+    "log_mel": ModelInput(LOG_MEL, 3, "audio", crop="audio_frames"),
+    "mfcc_stats": ModelInput(MFCC_STATS, 2, "audio"),
+    "frames": ModelInput(FRAMES, 5, "video", crop="video_frames"),
+    "has_audio": ModelInput(HAS_AUDIO, 1, "audio", normalized=False),
+    "has_video": ModelInput(HAS_VIDEO, 1, "video", normalized=False),
+}
+MODEL_INPUTS = tuple(MODEL_INPUT_SPECS)
+MODEL_INPUT_RANKS = {k: v.rank for k, v in MODEL_INPUT_SPECS.items()}
+MODALITY_INPUTS = {m: tuple(k for k, v in MODEL_INPUT_SPECS.items() if v.modality == m)
+                   for m in PRESENCE}
+# Features normalised with train-split statistics (metadata["stats"]).
+NORMALIZED_FEATURES = tuple(v.record_key for v in MODEL_INPUT_SPECS.values() if v.normalized)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +85,26 @@ class FeatureSpec:
     # 13 MFCC + delta + delta-delta, each summarised by mean and variance.
     return self.n_mfcc * 3 * 2
 
+  def __post_init__(self):
+    # A spec is refused where it is made, before any media is read.
+    rules = [
+        ("window_s", self.window_s > 0, "> 0"), ("hop_s", self.hop_s > 0, "> 0"),
+        ("sample_rate", self.sample_rate >= 1, ">= 1"),
+        ("stft_hop", 1 <= self.stft_hop <= self.stft_window, "between 1 and stft_window"),
+        ("n_mels", self.n_mels >= 1, ">= 1"), ("n_mfcc", 1 <= self.n_mfcc <= self.n_mels,
+                                                "between 1 and n_mels"),
+        ("num_frames", self.num_frames >= 1, ">= 1"), ("frame_size", self.frame_size >= 1, ">= 1"),
+        ("channels", self.channels in (1, 3), "1 (gray) or 3 (RGB)"),
+        ("short_policy", self.short_policy in ("pad", "skip"), "'pad' or 'skip'"),
+        ("min_duration_s", self.min_duration_s >= 0, ">= 0"),
+        ("window_s", self.window_s <= 0 or self.window_samples >= self.stft_window,
+         f"at least one STFT window, {self.stft_window / self.sample_rate:g} s"),
+    ]
+    bad = [f"{name}={getattr(self, name)!r} (must be {allowed})"
+           for name, ok, allowed in rules if not ok]
+    if bad:
+      raise ValueError("bad feature spec: " + "; ".join(bad))
+
   def to_json(self) -> dict[str, Any]:
     return dataclasses.asdict(self)
 
@@ -82,9 +135,19 @@ def frames_shape(spec: FeatureSpec) -> tuple[int, int, int, int]:
   return (spec.num_frames, spec.frame_size, spec.frame_size, spec.channels)
 
 
+def empty_window_features(spec: FeatureSpec) -> dict[str, Any]:
+  """The features of a window with neither track: zeros, both has_* flags False."""
+  return {
+      LOG_MEL: np.zeros((spec.mel_frames, spec.n_mels), np.float16),
+      MFCC_STATS: np.zeros((spec.mfcc_stats_dim,), np.float32),
+      FRAMES: np.zeros(frames_shape(spec), np.uint8),
+      HAS_AUDIO: False, HAS_VIDEO: False,
+  }
+
+
 def decode_frames(record: dict[str, Any], spec: FeatureSpec) -> dict[str, Any]:
   """A parsed record with its frames' bytes turned into a uint8 array (in place)."""
-  record["video/frames"] = np.frombuffer(record["video/frames"], np.uint8).reshape(frames_shape(spec))
+  record[FRAMES] = np.frombuffer(record[FRAMES], np.uint8).reshape(frames_shape(spec))
   return record
 
 
@@ -97,14 +160,12 @@ def features_dict(spec: FeatureSpec) -> tfds.features.FeaturesDict:
       "start_s": tfds.features.Scalar(np.float32),
       "duration_s": tfds.features.Scalar(np.float32),
       "padded": tfds.features.Scalar(np.bool_),
-      "audio/log_mel": tfds.features.Tensor(
-          shape=(spec.mel_frames, spec.n_mels), dtype=np.float16),
-      "audio/mfcc_stats": tfds.features.Tensor(
-          shape=(spec.mfcc_stats_dim,), dtype=np.float32),
-      "video/frames": tfds.features.Tensor(
+      LOG_MEL: tfds.features.Tensor(shape=(spec.mel_frames, spec.n_mels), dtype=np.float16),
+      MFCC_STATS: tfds.features.Tensor(shape=(spec.mfcc_stats_dim,), dtype=np.float32),
+      FRAMES: tfds.features.Tensor(
           shape=frames_shape(spec), dtype=np.uint8, encoding=tfds.features.Encoding.BYTES),
-      "has_audio": tfds.features.Scalar(np.bool_),
-      "has_video": tfds.features.Scalar(np.bool_),
+      HAS_AUDIO: tfds.features.Scalar(np.bool_),
+      HAS_VIDEO: tfds.features.Scalar(np.bool_),
   })
 
 

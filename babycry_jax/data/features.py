@@ -22,21 +22,16 @@ import scipy.fft
 import scipy.signal
 import scipy.sparse
 
-from babycry_jax.schema import FeatureSpec
+from babycry_jax.data import schema
+from babycry_jax.data.schema import FeatureSpec
 
 if TYPE_CHECKING:
-  from preprocess.media import Window
+  from babycry_jax.data.media import Window
 
 # librosa.power_to_db's default amin: power below it reads as -100 dB.
 POWER_FLOOR = 1e-10
 # Frames either side used by the delta regression (librosa.feature.delta default).
 DELTA_WIDTH = 9
-
-
-def frame_times(start_s: float, spec: FeatureSpec) -> np.ndarray:
-  """float64 [spec.num_frames]: centres of num_frames equal parts of the window."""
-  step_s = spec.window_s / spec.num_frames
-  return start_s + (np.arange(spec.num_frames, dtype=np.float64) + 0.5) * step_s
 
 
 @functools.lru_cache(maxsize=8)
@@ -116,7 +111,7 @@ def mfcc_stats(audio: np.ndarray, spec: FeatureSpec) -> np.ndarray:
 
 
 def window_features(window: "Window", spec: FeatureSpec) -> dict[str, Union[np.ndarray, bool]]:
-  """The feature part of one record (keys and shapes of babycry_jax.schema.features_dict).
+  """The feature part of one record (schema.WINDOW_FEATURES, shapes of schema.features_dict).
 
   A missing track gives zeros with its has_* flag False.
 
@@ -125,26 +120,18 @@ def window_features(window: "Window", spec: FeatureSpec) -> dict[str, Union[np.n
      "video/frames": uint8 [num_frames, frame_size, frame_size, channels],
      "has_audio": bool, "has_video": bool}
   """
+  out = schema.empty_window_features(spec)
   if window.audio is not None:
     if window.audio.shape != (spec.window_samples,):
       raise ValueError(f"window audio has shape {window.audio.shape}, expected ({spec.window_samples},)")
     mel_db = _log_mel_db(window.audio, spec)
-    mel = mel_db.T.astype(np.float16)
-    stats = _mfcc_stats_from_db(mel_db, spec)
-  else:
-    mel = np.zeros((spec.mel_frames, spec.n_mels), np.float16)
-    stats = np.zeros((spec.mfcc_stats_dim,), np.float32)
-  frames_shape = (spec.num_frames, spec.frame_size, spec.frame_size, spec.channels)
+    out[schema.LOG_MEL] = mel_db.T.astype(np.float16)
+    out[schema.MFCC_STATS] = _mfcc_stats_from_db(mel_db, spec)
+    out[schema.HAS_AUDIO] = True
   if window.frames is not None:
-    if window.frames.shape != frames_shape:
-      raise ValueError(f"window frames have shape {window.frames.shape}, expected {frames_shape}")
-    frames = np.asarray(window.frames, np.uint8)
-  else:
-    frames = np.zeros(frames_shape, np.uint8)
-  return {
-      "audio/log_mel": mel,
-      "audio/mfcc_stats": stats,
-      "video/frames": frames,
-      "has_audio": window.audio is not None,
-      "has_video": window.frames is not None,
-  }
+    expected = schema.frames_shape(spec)
+    if window.frames.shape != expected:
+      raise ValueError(f"window frames have shape {window.frames.shape}, expected {expected}")
+    out[schema.FRAMES] = np.asarray(window.frames, np.uint8)
+    out[schema.HAS_VIDEO] = True
+  return out

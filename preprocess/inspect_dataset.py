@@ -1,4 +1,4 @@
-"""`python -m preprocess.inspect <dataset dir> [--png sheet.png]`: what a dataset holds.
+"""`python -m preprocess.inspect_dataset <dataset dir> [--png sheet.png]`: what a dataset holds.
 
 Prints counts per split and label, feature shapes, the train statistics and
 a summary of the errors report; with --png, draws a sheet of a few log-mels
@@ -13,9 +13,10 @@ import sys
 from typing import Any, Iterator, Optional
 
 import numpy as np
+from absl import app, flags
 
-from babycry_jax import schema
-from preprocess import dataset_writer
+from babycry_jax import console
+from babycry_jax.data import schema, tfrecord_codec
 
 
 def iter_examples(dataset_dir: str, split: str, limit: Optional[int] = None) -> Iterator[dict[str, Any]]:
@@ -28,7 +29,7 @@ def iter_examples(dataset_dir: str, split: str, limit: Optional[int] = None) -> 
   parser = example_parser.ExampleParserNp(features.get_serialized_info())
   count = 0
   for shard in metadata["splits"][split]["shards"]:
-    for data in dataset_writer.read_tfrecords(os.path.join(dataset_dir, shard)):
+    for data in tfrecord_codec.read_records(os.path.join(dataset_dir, shard)):
       if limit is not None and count >= limit:
         return
       example = schema.decode_frames(parser.parse_example(data), spec)
@@ -140,18 +141,22 @@ def write_sheet(dataset_dir: str, png_path: str, per_label: int = 3, frames_show
   return len(rows)
 
 
+FLAGS = flags.FLAGS
+flags.DEFINE_string("png", None, "Write a sheet of log-mels and frame strips here.")
+flags.DEFINE_integer("per_label", 3, "Examples per label on the sheet.", lower_bound=1)
+
+
 def main(argv: list[str]) -> int:
-  import argparse
-  parser = argparse.ArgumentParser(prog="python -m preprocess.inspect", description=__doc__.splitlines()[0])
-  parser.add_argument("dataset_dir")
-  parser.add_argument("--png", help="write a sheet of log-mels and frame strips here")
-  parser.add_argument("--per_label", type=int, default=3)
-  args = parser.parse_args(argv)
+  if len(argv) != 2:
+    print("error: give one dataset dir: python -m preprocess.inspect_dataset DATASET_DIR "
+          "[--png sheet.png] [--per_label N]", file=sys.stderr)
+    return 1
+  dataset_dir = argv[1]
   try:
-    print(format_report(summarize(args.dataset_dir)))
-    if args.png:
-      drawn = write_sheet(args.dataset_dir, args.png, args.per_label)
-      print(f"sheet of {drawn} examples written to {args.png}")
+    print(format_report(summarize(dataset_dir)))
+    if FLAGS.png:
+      drawn = write_sheet(dataset_dir, FLAGS.png, FLAGS.per_label)
+      print(f"sheet of {drawn} examples written to {FLAGS.png}")
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
@@ -159,4 +164,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-  sys.exit(main(sys.argv[1:]))
+  app.run(main, flags_parser=console.parse_flags)

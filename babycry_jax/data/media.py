@@ -29,8 +29,7 @@ import cv2
 import numpy as np
 import scipy.signal
 
-from babycry_jax.schema import FeatureSpec
-from preprocess import features
+from babycry_jax.data.schema import FeatureSpec
 
 REASONS = ("unreadable_path", "empty_file", "not_media", "truncated",
            "unsupported_codec", "no_usable_track", "too_short")
@@ -39,6 +38,8 @@ REASONS = ("unreadable_path", "empty_file", "not_media", "truncated",
 # rounding of the last frame) still counts as full.
 FULL_WINDOW_TOLERANCE_S = 0.05
 
+# File endings the commands accept as media (PyAV opens more; these are the ones tested).
+MEDIA_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".wav", ".ogg", ".mp3", ".flac")
 # Packet timestamps may jitter (millisecond time bases); audio frames that land
 # within this distance of where the previous frame ended are taken as contiguous.
 _AUDIO_CONTIGUITY_S = 0.01
@@ -66,6 +67,12 @@ _MEDIA_SIGNATURES = (
     (0, b"FORM"), (0, b"FLV"), (0, b"\x30\x26\xb2\x75"), (0, b"\x00\x00\x01\xba"),
     (0, b"\x47"),
 )
+
+
+def frame_times(start_s: float, spec: FeatureSpec) -> np.ndarray:
+  """float64 [spec.num_frames]: centres of num_frames equal parts of the window."""
+  step_s = spec.window_s / spec.num_frames
+  return start_s + (np.arange(spec.num_frames, dtype=np.float64) + 0.5) * step_s
 
 
 class MediaError(Exception):
@@ -631,7 +638,7 @@ class _WindowReader:
     self._video = None
     if info.has_video:
       self._video = _FrameReader(path, info, spec.frame_size, spec.channels,
-                                 float(features.frame_times(first_start_s, spec)[0]))
+                                 float(frame_times(first_start_s, spec)[0]))
 
   def close(self) -> None:
     if self._audio is not None:
@@ -643,7 +650,7 @@ class _WindowReader:
     return min(content_end_s - start_s, self._spec.window_s)
 
   def _frame_times(self, start_s: float, content_end_s: float) -> np.ndarray:
-    times = features.frame_times(start_s, self._spec)
+    times = frame_times(start_s, self._spec)
     # Past the content end the last frame before it repeats.
     return np.minimum(times, start_s + max(self._content_s(start_s, content_end_s), 0.0) - 1e-6)
 

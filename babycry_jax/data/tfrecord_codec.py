@@ -1,0 +1,173 @@
+"""The one TFRecord codec: framing, index files and CRC-checked random access.
+
+A TFRecord is (length u64, masked crc32c of the length, payload, masked crc32c
+of the payload). Each shard has an index file beside it with one
+`offset size` line per record, which gives random access. Preprocessing writes
+shards with `write_record`/`write_shard`; the loader reads them through
+`TFRecordSource`.
+
+A record's position in a split is global: records of shard 0 come first, then
+shard 1, and so on, in the order the dataset's metadata lists the shards.
+"""
+from __future__ import annotations
+
+import bisect
+import io
+import os
+import struct
+import threading
+from typing import BinaryIO, Iterable, Iterator
+
+import google_crc32c
+import numpy as np
+
+from babycry_jax.data import schema
+from babycry_jax.data import storage
+
+_HEADER_BYTES = 12  # length + its crc
+_FRAMING_BYTES = 16  # header + payload crc
+
+
+class CorruptRecordError(ValueError):
+  """A record whose bytes do not match its CRC (or a shard cut short)."""
+
+  def __init__(self, shard: str, position: int, detail: str):
+    super().__init__(f"corrupt record {position} of shard {shard}: {detail}")
+    self.shard = shard
+    self.position = position
+
+
+def masked_crc(data: bytes) -> int:
+  crc = google_crc32c.value(data)
+  return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+# ---------------------------------------------------------------- writing
+
+def write_record(f: BinaryIO, data: bytes) -> int:
+  """Appends one TFRecord and returns the bytes written (payload + 16)."""
+  length = struct.pack("<Q", len(data))
+  f.write(length)
+  f.write(struct.pack("<I", masked_crc(length)))
+  f.write(data)
+  f.write(struct.pack("<I", masked_crc(data)))
+  return len(data) + _FRAMING_BYTES
+
+
+def index_text(sizes: Iterable[int]) -> str:
+  """The index file of a shard whose records have these payload sizes."""
+  lines, offset = [], 0
+  for size in sizes:
+    lines.append(f"{offset} {size + _FRAMING_BYTES}\n")
+    offset += size + _FRAMING_BYTES
+  return "".join(lines)
+
+
+def write_shard(path: str, payloads: Iterable[bytes]) -> tuple[int, int]:
+  """Writes a shard and its index file (local or gs://); returns (records, bytes)."""
+  buffer, sizes = io.BytesIO(), []
+  for data in payloads:
+    write_record(buffer, data)
+    sizes.append(len(data))
+  storage.write_bytes(path, buffer.getvalue())
+  storage.write_text(schema.index_path(path), index_text(sizes))
+  return len(sizes), buffer.tell()
+
+
+# ---------------------------------------------------------------- sequential reading
+
+def iter_spans(path: str, verify: bool = True) -> Iterator[tuple[int, int]]:
+  """Yields (payload offset, payload length) of each record of a local TFRecord file."""
+  with open(path, "rb") as f:
+    offset = 0
+    while True:
+      header = f.read(_HEADER_BYTES)
+      if not header:
+        return
+      if len(header) < _HEADER_BYTES:
+        raise IOError(f"{path}: truncated TFRecord header at byte {offset}")
+      (length,) = struct.unpack("<Q", header[:8])
+      if verify and struct.unpack("<I", header[8:])[0] != masked_crc(header[:8]):
+        raise IOError(f"{path}: corrupt TFRecord length at byte {offset}")
+      f.seek(length + 4, os.SEEK_CUR)
+      yield offset + _HEADER_BYTES, length
+      offset += length + _FRAMING_BYTES
+
+
+def read_records(path: str) -> Iterator[bytes]:
+  """Yields the payload of every record of a TFRecord file (local or gs://), checking CRCs."""
+  with storage.open_file(path, "rb") as f:
+    while True:
+      header = f.read(_HEADER_BYTES)
+      if not header:
+        return
+      (length,) = struct.unpack("<Q", header[:8])
+      data = f.read(length)
+      footer = f.read(4)
+      if len(data) < length or len(footer) < 4:
+        raise IOError(f"{path}: truncated TFRecord")
+      if struct.unpack("<I", footer)[0] != masked_crc(data):
+        raise IOError(f"{path}: TFRecord data CRC mismatch")
+      yield data
+
+
+# ---------------------------------------------------------------- random access
+
+def _read_index(path: str) -> np.ndarray:
+  """[records, 2] int64 (byte offset, record size) from a tfrecord index file."""
+  if not storage.exists(path):
+    raise FileNotFoundError(f"missing index file {path}: rebuild the dataset with `python -m preprocess`")
+  index = np.loadtxt(io.StringIO(storage.read_text(path)), dtype=np.int64, ndmin=2)
+  return index.reshape(-1, 2)
+
+
+class TFRecordSource:
+  """`len()` and `source[i] -> bytes` over the shards of one split."""
+
+  def __init__(self, dataset_dir: str, split: str):
+    metadata = schema.read_metadata(dataset_dir)
+    if split not in metadata["splits"]:
+      raise ValueError(f"split {split!r} not in {dataset_dir}; it has {sorted(metadata['splits'])}")
+    self.split = split
+    self._paths = [storage.join(dataset_dir, name) for name in metadata["splits"][split]["shards"]]
+    self._indexes = [_read_index(schema.index_path(p)) for p in self._paths]
+    self._starts = np.cumsum([0] + [len(i) for i in self._indexes]).tolist()
+    self._local = threading.local()  # one open file per shard per thread
+
+  def __len__(self) -> int:
+    return self._starts[-1]
+
+  def locate(self, position: int) -> tuple[str, int]:
+    """(shard path, record number within the shard) of a global position."""
+    shard = bisect.bisect_right(self._starts, position) - 1
+    return self._paths[shard], position - self._starts[shard]
+
+  def _file(self, shard: int):
+    files = getattr(self._local, "files", None)
+    if files is None:
+      files = self._local.files = {}
+    if shard not in files:
+      files[shard] = storage.open_for_random_reads(self._paths[shard])
+    return files[shard]
+
+  def __getitem__(self, position: int) -> bytes:
+    if not 0 <= position < len(self):
+      raise IndexError(f"record {position} out of range for split {self.split} ({len(self)} records)")
+    shard = bisect.bisect_right(self._starts, position) - 1
+    local = position - self._starts[shard]
+    offset, size = self._indexes[shard][local]
+    f = self._file(shard)
+    f.seek(int(offset))
+    raw = f.read(int(size))
+    name = storage.basename(self._paths[shard])
+    if len(raw) != size or size < _FRAMING_BYTES:
+      raise CorruptRecordError(name, local, f"expected {size} bytes at offset {offset}, read {len(raw)}")
+    header, length_crc = raw[:8], struct.unpack("<I", raw[8:12])[0]
+    (length,) = struct.unpack("<Q", header)
+    if masked_crc(header) != length_crc or length != size - _FRAMING_BYTES:
+      raise CorruptRecordError(name, local, "length header fails its CRC")
+    data = raw[12:12 + length]
+    (data_crc,) = struct.unpack("<I", raw[12 + length:16 + length])
+    if masked_crc(data) != data_crc:
+      raise CorruptRecordError(name, local, "payload fails its CRC")
+    return data
