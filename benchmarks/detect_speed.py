@@ -14,7 +14,6 @@ starts, as it does once per detect process.
 from __future__ import annotations
 
 import fractions
-import json
 import os
 import shutil
 import sys

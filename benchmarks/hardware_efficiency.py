@@ -24,9 +24,8 @@ import json
 import os
 import re
 import tempfile
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
-import numpy as np
 
 from benchmarks import Protocol, time_calls
 

@@ -133,7 +133,6 @@ def test_window_count_follows_the_hop_on_a_20s_mp4(detector, tmp_path):
 
 
 def test_features_equal_the_records_preprocessing_stores(detector, shared_data, tmp_path):
-  from babycry_jax import input_pipeline as ip
   from babycry_jax.data.tfrecord_codec import TFRecordSource
   from preprocess import pipeline
   inputs = tmp_path / "inputs"

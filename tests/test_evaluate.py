@@ -11,7 +11,6 @@ from PIL import Image
 
 import synthetic_dataset
 from babycry_jax import evaluation, metrics, trainer
-from babycry_jax.data import schema
 from configs import default
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

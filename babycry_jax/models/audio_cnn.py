@@ -5,11 +5,10 @@ convolutions with max pooling, then dense 500 -> (dropout) -> dense 50 -> 2.
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from typing import ClassVar, Sequence
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from babycry_jax import models
 from babycry_jax.models.batch_inputs import Batch, read_input

@@ -1,11 +1,10 @@
 """The study's 3D CNN on the video frames (its "3DCNN")."""
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from typing import ClassVar, Sequence
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from babycry_jax import models
 from babycry_jax.models.batch_inputs import Batch, read_input

@@ -1,7 +1,7 @@
 """The study's audio-video fusion models with a dense head: CNN+CNN+FC and CNN+3DCNN+FC."""
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from typing import ClassVar, Sequence
 
 import flax.linen as nn
 import jax
