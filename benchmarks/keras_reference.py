@@ -15,14 +15,9 @@ log-mel [B, T, mels, 1], frames [B, T, H, W, 1], 3D kernels and pools as
 """
 from __future__ import annotations
 
-import json
-import os
-import sys
 from typing import Any
 
-from absl import app, flags
-
-from benchmarks import Protocol, time_calls
+from benchmarks import Protocol, reference_command, time_calls
 
 
 def _configure_threads(threads: int) -> None:
@@ -175,21 +170,5 @@ def measure(spec: dict[str, Any], protocol: Protocol, threads: int) -> dict[str,
   }
 
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("spec", None, "JSON: model, batch_size, optimizer, shapes.")
-flags.DEFINE_integer("threads", os.cpu_count(), "Intra- and inter-op threads.")
-flags.DEFINE_integer("warmup_steps", Protocol.warmup_steps, "Untimed calls first.")
-flags.DEFINE_integer("timed_steps", Protocol.timed_steps, "Calls per timed run.")
-flags.DEFINE_integer("repeats", Protocol.repeats, "Timed runs.")
-flags.mark_flag_as_required("spec")
-
-
-def main(argv) -> None:
-  del argv
-  protocol = Protocol(FLAGS.warmup_steps, FLAGS.timed_steps, FLAGS.repeats)
-  result = measure(json.loads(FLAGS.spec), protocol, FLAGS.threads)
-  sys.stdout.write(json.dumps(result) + "\n")
-
-
 if __name__ == "__main__":
-  app.run(main)
+  reference_command.run(measure, "JSON: model, batch_size, optimizer, shapes.")

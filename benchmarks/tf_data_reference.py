@@ -7,14 +7,9 @@ does (parse, crop, normalise, batch) on the same shards.
 """
 from __future__ import annotations
 
-import json
-import os
-import sys
 from typing import Any
 
-from absl import app, flags
-
-from benchmarks import Protocol, time_calls
+from benchmarks import Protocol, reference_command, time_calls
 
 
 def measure(spec: dict[str, Any], protocol: Protocol, threads: int) -> dict[str, Any]:
@@ -63,20 +58,5 @@ def measure(spec: dict[str, Any], protocol: Protocol, threads: int) -> dict[str,
           "batch_size": spec["batch_size"], "tensorflow": tf.__version__, "threads": threads}
 
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("spec", None, "benchmarks.input_pipeline_speed.tf_data_spec JSON.")
-flags.DEFINE_integer("threads", os.cpu_count(), "Intra- and inter-op threads.")
-flags.DEFINE_integer("warmup_steps", Protocol.warmup_steps, "Untimed calls first.")
-flags.DEFINE_integer("timed_steps", Protocol.timed_steps, "Calls per timed run.")
-flags.DEFINE_integer("repeats", Protocol.repeats, "Timed runs.")
-flags.mark_flag_as_required("spec")
-
-
-def main(argv) -> None:
-  del argv
-  protocol = Protocol(FLAGS.warmup_steps, FLAGS.timed_steps, FLAGS.repeats)
-  sys.stdout.write(json.dumps(measure(json.loads(FLAGS.spec), protocol, FLAGS.threads)) + "\n")
-
-
 if __name__ == "__main__":
-  app.run(main)
+  reference_command.run(measure, "benchmarks.input_pipeline_speed.tf_data_spec JSON.")
