@@ -9,10 +9,9 @@ INSTALL_REQUIRES = [
     "optax==0.2.8",
     "orbax-checkpoint==0.12.8",
     "tensorflow-datasets==4.9.10",
-    "tfrecord==1.14.6",
     "protobuf==6.33.6",
     "apache-beam[tfrecord]==2.77.0",
-    "google-crc32c==1.9.0",  # fast TFRecord checksums in Beam
+    "google-crc32c==1.9.0",  # TFRecord checksums: our codec, and Beam's
     "librosa==0.11.0",
     "opencv-python-headless==5.0.0.93",
     "av==18.1.0",
@@ -37,7 +36,8 @@ setuptools.setup(
     python_requires=">=3.10",
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        "dev": ["pytest==9.2.0", "pytest-xdist==3.8.0", "scikit-learn==1.9.1",
+        # tfrecord: an independent indexer the tests check our codec's index files against.
+        "dev": ["pytest==9.2.0", "pytest-xdist==3.8.0", "scikit-learn==1.9.1", "tfrecord==1.14.6",
                 "gcp-storage-emulator==2026.7.19"],
     },
 )
