@@ -8,14 +8,20 @@ counted under short_inputs.skipped but not as a failure.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
+import os
+import shutil
+import tempfile
 import time
 from typing import Any, Iterator, Mapping
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import Metrics
 
-from babycry_jax.data import schema
+from babycry_jax.data import schema, storage
 from preprocess import feature_stats
 from preprocess import sharding
 from preprocess import sources
@@ -55,6 +61,30 @@ def interval_shift_s(item: sources.SourceItem, media_duration_s: float) -> float
   if item.trimmed_ok and item.intervals and media_duration_s + 0.5 < item.intervals[0].end_s:
     return item.intervals[0].start_s
   return 0.0
+
+
+@contextlib.contextmanager
+def local_media(item: sources.SourceItem) -> Iterator[sources.SourceItem]:
+  """The item with a local path: media in a bucket is copied to a temporary file first.
+
+  The decoders need a file; a worker on Dataflow reads a gs:// input this way.
+  Raises media.MediaError (unreadable_path) when the copy fails.
+  """
+  if not storage.is_url(item.path):
+    yield item
+    return
+  from babycry_jax.data import media
+  with tempfile.TemporaryDirectory(prefix="babycry_media_") as folder:
+    local_path = os.path.join(folder, storage.basename(item.path))
+    try:
+      with FileSystems.open(item.path, compression_type="uncompressed") as src, open(local_path, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+    except Exception as e:  # every filesystem raises its own kind
+      raise media.MediaError(item.path, "unreadable_path", f"cannot copy it: {type(e).__name__}: {e}") from e
+    try:
+      yield dataclasses.replace(item, path=local_path)
+    except media.MediaError as e:  # name the input, not the temporary copy
+      raise media.MediaError(item.path, e.reason, e.detail.replace(local_path, item.path)) from e
 
 
 class RecordEncoder:
@@ -154,7 +184,8 @@ class ProcessSource(beam.DoFn):
     self._read.inc()
     split = self._split_of_group[item.group]
     try:
-      encoded = [self._encoder.encode(item, window, label) for window, label in self._encoder.windows(item)]
+      with local_media(item) as local_item:
+        encoded = [self._encoder.encode(item, window, label) for window, label in self._encoder.windows(local_item)]
       stats = [feature_stats.record_stats(example) for example, _ in encoded] if split == "train" else []
     except self._encoder.media.MediaError as e:
       yield self._error(item, e.reason, str(e))

@@ -174,3 +174,23 @@ def test_on_the_portable_path_the_launcher_writes_only_metadata(emulator, tmp_pa
       assert {shard, shard + ".index"} <= names
   assert {"errors.jsonl", "features.json", "metadata.json"} <= names
   assert not any(n.startswith("_") for n in names)   # the job summary was read and removed
+
+
+def test_a_manifest_of_bucket_media_is_decoded_by_the_workers(emulator, tmp_path, monkeypatch):
+  from preprocess import pipeline
+  env, fs = emulator
+  for key, value in env.items():
+    monkeypatch.setenv(key, value)
+  media = _media(tmp_path / "media", count=4)
+  fs.put(str(media), f"{BUCKET}/media", recursive=True)
+  rows = [f"gs://{BUCKET}/media/{p.parent.name}/{p.name},{p.parent.name}" for p in sorted(media.rglob("*.*"))]
+  rows.append(f"gs://{BUCKET}/media/crying/absent.mp4,crying")
+  manifest = tmp_path / "manifest.csv"
+  manifest.write_text("path,label\n" + "\n".join(rows) + "\n")
+  out = tmp_path / "ds"
+  summary = pipeline.build_dataset(str(manifest), str(out), num_shards=1, split_fractions=(1.0, 0.0, 0.0),
+                                   direct_num_workers=1, log=lambda s: None)
+  assert summary["num_records"] == 4
+  errors = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
+  assert [(e["path"], e["reason"]) for e in errors] == [(f"gs://{BUCKET}/media/crying/absent.mp4", "unreadable_path")]
+  assert "babycry_media_" not in errors[0]["detail"]
