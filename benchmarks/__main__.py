@@ -232,6 +232,16 @@ def profile_notes(rows: list[dict[str, Any]], state: dict, log) -> tuple[str, di
     sentences.append(
         f"input: {total:.1f} ms of CPU per record in our loader, {100 * stages[biggest] / total:.0f}% "
         f"in {biggest} ({', '.join(f'{k} {v:.1f} ms' for k, v in stages.items())})")
+  preprocess = state["details"].get("preprocess")
+  if preprocess and any(n.startswith("preprocess/") for n in missed):
+    memory = {mode: ", ".join(f"{mib:.0f} at {clips}" for clips, mib in by_clips.items())
+              for mode, by_clips in preprocess["memory"].items()}
+    sentences.append(
+        f"preprocess: loop {preprocess['sequential']['clips_per_s']:.1f} clips/s, DirectRunner "
+        f"{preprocess['direct']['clips_per_s']:.1f}, portable {preprocess['portable']['clips_per_s']:.1f} "
+        "(Beam's local job service runs one SDK worker); launcher peak MiB at N clips: direct "
+        f"{memory['direct']}; portable {memory['portable']} (the DirectRunner holds the shuffle in the "
+        "launching process)")
   if not sentences:
     return "Every goal with a target was met in this run.", profiles
   return ("Goals missed: " + ", ".join(missed) + ". What dominates, measured in this run: "

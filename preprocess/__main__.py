@@ -38,7 +38,7 @@ flags.DEFINE_string("split_fractions", "0.7,0.15,0.15", "train,validation,test f
 flags.DEFINE_integer("seed", 0, "Seed of the group-to-split assignment.")
 flags.DEFINE_string("num_shards", "auto", "Shards per split, or 'auto' (one per --records_per_shard inputs).")
 flags.DEFINE_integer("records_per_shard", 1000, "Inputs per shard when --num_shards is auto "
-                     "(about 270 MiB at the paper preset).", lower_bound=1)
+                     "(about 265 MiB at the paper preset).", lower_bound=1)
 flags.DEFINE_integer("direct_num_workers", 2, "DirectRunner worker processes.", lower_bound=1)
 flags.DEFINE_float("max_failure_fraction", 0.5, "Fail, writing nothing, if more inputs fail to decode.",
                    lower_bound=0.0, upper_bound=1.0)
