@@ -36,6 +36,10 @@ setuptools.setup(
     python_requires=">=3.10",
     install_requires=INSTALL_REQUIRES,
     extras_require={
+        # Launching on Dataflow: its client and Beam's credentialed Cloud Storage filesystem. Its
+        # workers run Beam's own 2.77 image (which has them) and get this project by
+        # `--setup_file ./setup.py`. Checked to resolve together with the pins above.
+        "gcp": ["apache-beam[gcp,tfrecord]==2.77.0"],
         # tfrecord: an independent indexer the tests check our codec's index files against.
         "dev": ["pytest==9.2.0", "pytest-xdist==3.8.0", "scikit-learn==1.9.1", "tfrecord==1.14.6",
                 "gcp-storage-emulator==2026.7.19"],

@@ -32,14 +32,16 @@ FUSION_MATMUL_FRACTION_GOAL = 0.35
 INPUT_VS_TF_DATA_GOAL = 1.0
 INPUT_VS_TRAINING_GOAL = 10.0
 DETECT_REALTIME_GOAL = 20.0  # a baby monitor must keep up with many streams
+PREPROCESS_SPEEDUP_GOAL = 1.5   # the Beam job with 2 workers against one plain loop
+LAUNCHER_MEMORY_GROWTH = 1.2    # the launcher's peak memory at 4x the clips, at most
 
 # Steps are seconds long at the study's sizes on a small CPU: few, but repeated.
 # Two warm-up steps, because the pmapped step compiles twice: once for the host
 # copy of the state, again once the state is the step's own device output.
 FULL = {"train": Protocol(2, 3, 3), "input": Protocol(3, 20, 3), "matmul": Protocol(2, 5, 3),
-        "preprocess_clips": 24, "detect_duration_s": 60.0}
+        "preprocess_clips": 1200, "preprocess_memory_clips": (600, 2400), "detect_duration_s": 60.0}
 QUICK = {"train": Protocol(2, 1, 1), "input": Protocol(1, 3, 1), "matmul": Protocol(1, 2, 1),
-         "preprocess_clips": 4, "detect_duration_s": 8.0}
+         "preprocess_clips": 8, "preprocess_memory_clips": (8, 16), "detect_duration_s": 8.0}
 
 
 def machine() -> dict[str, Any]:
@@ -164,20 +166,29 @@ def run_input(settings: dict, state: dict, log) -> list[dict[str, Any]]:
 
 def run_preprocess(settings: dict, state: dict, log) -> list[dict[str, Any]]:
   from benchmarks import preprocess_speed
-  result = preprocess_speed.run(num_clips=settings["preprocess_clips"], workers=(1, 2),
-                                verbose=False)
+  result = preprocess_speed.run(num_clips=settings["preprocess_clips"],
+                                memory_clips=settings["preprocess_memory_clips"], workers=2, verbose=False)
   state["details"]["preprocess"] = result
   sequential = result["sequential"]["clips_per_s"]
+  labels = {"direct": "Beam DirectRunner, 2 workers", "portable": "Beam portable path (local job service)"}
   rows = []
-  for workers in (1, 2):
-    beam = result[f"beam_{workers}_workers"]
-    log(f"[preprocess] Beam {workers} worker(s): {beam['clips_per_s']:.2f} clips/s "
-        f"(loop {sequential:.2f})")
+  for mode in preprocess_speed.MODES:
+    beam = result[mode]
+    log(f"[preprocess] {labels[mode]}: {beam['clips_per_s']:.2f} clips/s (loop {sequential:.2f})")
     rows.append(measurement(
-        f"preprocess/beam_{workers}_workers", f"Beam DirectRunner, {workers} worker(s), clips/s",
-        "clips/s", beam["clips_per_s"], sequential, "sequential loop, same feature code", None,
-        f"{beam['records']} records from {settings['preprocess_clips']} generated clips; Beam "
-        "times include pipeline and worker start-up"))
+        f"preprocess/{mode}", f"{labels[mode]}, clips/s", "clips/s", beam["clips_per_s"], sequential,
+        "sequential loop, same feature code", PREPROCESS_SPEEDUP_GOAL,
+        f"{beam['records']} records from {settings['preprocess_clips']} embedded-default clips, end to end"))
+  small, large = (str(c) for c in settings["preprocess_memory_clips"])
+  for mode in preprocess_speed.MODES:
+    memory = result["memory"][mode]
+    log(f"[preprocess] launcher peak memory, {mode}: {memory[small]:.0f} MiB ({small} clips), "
+        f"{memory[large]:.0f} MiB ({large} clips)")
+    rows.append(measurement(
+        f"preprocess/launcher_memory_{mode}", f"launcher peak RSS at {small} clips / at {large} clips, {mode}",
+        "MiB", memory[small], memory[large], f"peak RSS at {large} clips", 1 / LAUNCHER_MEMORY_GROWTH,
+        f"{memory[small]:.0f} vs {memory[large]:.0f} MiB; goal: {large} clips within "
+        f"{LAUNCHER_MEMORY_GROWTH:g}x of {small}"))
   return rows
 
 
@@ -221,6 +232,16 @@ def profile_notes(rows: list[dict[str, Any]], state: dict, log) -> tuple[str, di
     sentences.append(
         f"input: {total:.1f} ms of CPU per record in our loader, {100 * stages[biggest] / total:.0f}% "
         f"in {biggest} ({', '.join(f'{k} {v:.1f} ms' for k, v in stages.items())})")
+  preprocess = state["details"].get("preprocess")
+  if preprocess and any(n.startswith("preprocess/") for n in missed):
+    memory = {mode: ", ".join(f"{mib:.0f} at {clips}" for clips, mib in by_clips.items())
+              for mode, by_clips in preprocess["memory"].items()}
+    sentences.append(
+        f"preprocess: loop {preprocess['sequential']['clips_per_s']:.1f} clips/s, DirectRunner "
+        f"{preprocess['direct']['clips_per_s']:.1f}, portable {preprocess['portable']['clips_per_s']:.1f} "
+        "(Beam's local job service runs one SDK worker); launcher peak MiB at N clips: direct "
+        f"{memory['direct']}; portable {memory['portable']} (the DirectRunner holds the shuffle in the "
+        "launching process)")
   if not sentences:
     return "Every goal with a target was met in this run.", profiles
   return ("Goals missed: " + ", ".join(missed) + ". What dominates, measured in this run: "

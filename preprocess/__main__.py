@@ -1,10 +1,12 @@
 """`python -m preprocess --input <folder|manifest.csv|segments.csv> --output <dataset dir>`.
 
 Flags this module does not know are handed to Beam, so other runners take
-their usual flags (`--runner=FlinkRunner ...`). Their workers must read the
-inputs and write the job's work directory, which is on the launching machine
-(beside a local output; in /tmp for a gs:// output): a filesystem shared with
-the workers. Work files in a bucket, as Dataflow would need, are not done yet.
+their usual flags: `--runner=PortableRunner --job_endpoint=HOST:PORT` (a Flink
+or Spark job server, or Beam's local job service), `--runner=DataflowRunner
+--project=P --region=R --temp_location=gs://... --setup_file=./setup.py`.
+Workers write the shards themselves, so they must be able to read the inputs
+and write --output (a gs:// URL on Dataflow); the launcher writes only the
+small metadata files. See README, "Preprocessing on a cluster".
 
 Exit status: 0 when the dataset was written (failed inputs are listed in its
 errors.jsonl), 1 when the job refused or failed (output exists, unreadable
@@ -34,7 +36,9 @@ flags.DEFINE_float("hop_s", None, "Step between windows of a long recording (def
 flags.DEFINE_enum("short_policy", None, ["pad", "skip"], "Inputs shorter than a window: pad or skip.")
 flags.DEFINE_string("split_fractions", "0.7,0.15,0.15", "train,validation,test fractions.")
 flags.DEFINE_integer("seed", 0, "Seed of the group-to-split assignment.")
-flags.DEFINE_string("num_shards", "auto", "Shards per split, or 'auto' (about 256 MiB each).")
+flags.DEFINE_string("num_shards", "auto", "Shards per split, or 'auto' (one per --records_per_shard inputs).")
+flags.DEFINE_integer("records_per_shard", 1000, "Inputs per shard when --num_shards is auto "
+                     "(about 265 MiB at the paper preset).", lower_bound=1)
 flags.DEFINE_integer("direct_num_workers", 2, "DirectRunner worker processes.", lower_bound=1)
 flags.DEFINE_float("max_failure_fraction", 0.5, "Fail, writing nothing, if more inputs fail to decode.",
                    lower_bound=0.0, upper_bound=1.0)
@@ -76,6 +80,7 @@ def main(argv: list[str]) -> int:
     pipeline.build_dataset(
         FLAGS.input, FLAGS.output, spec, media_dir=FLAGS.media_dir,
         split_fractions=FLAGS.split_fractions, seed=FLAGS.seed, num_shards=num_shards,
+        records_per_shard=FLAGS.records_per_shard,
         direct_num_workers=FLAGS.direct_num_workers, max_failure_fraction=FLAGS.max_failure_fraction,
         overwrite=FLAGS.overwrite, pipeline_args=beam_args)
   except (FileExistsError, ValueError, sources.InputError, pipeline.PreprocessError) as e:

@@ -1,215 +1,156 @@
-"""The Apache Beam job: source items -> windows -> features -> records.
+"""The Apache Beam job: source items -> windows -> features -> a sharded dataset, in one graph.
 
 `build_dataset` is the one entry point (the CLI and the trainer call it):
 
-1. find the inputs (sources.py) and assign each group a split (splits.py);
-2. run a Beam pipeline whose workers decode each input, cut it into windows,
-   compute the features and encode each window as a tf.train.Example; an input
-   that fails is caught and sent, with its reason, to a tagged "errors" output,
-   never stopping the job; Beam counters count inputs, records and failures;
-3. in the launching process, order, shard and index the records and write the
-   dataset dir (dataset_writer.py) into a temporary sibling directory, which is
-   renamed to the output only once complete.
+1. in the launcher, find the inputs (sources.py), give each group a split
+   (splits.py) and fix every split's shard count (sharding.py);
+2. run one Beam graph in which workers decode each input, cut it into
+   windows, compute the features and encode each window (decode_source.py);
+   key every record to (split, shard) by a stable hash of its clip id, group
+   by shard, sort by clip id and write each shard and its index
+   (shard_writer.py); combine the train split's statistics exactly
+   (feature_stats.py); write errors.jsonl (error_report.py); and write one
+   small job summary (shard names and lengths, statistics, counts);
+3. in the launcher, read that summary and write features.json,
+   dataset_info.json and metadata.json, last (dataset_metadata.py).
 
-An input is all-or-nothing: if decoding fails part way, none of its windows
-are kept (its earlier windows would be a biased sample of a broken file).
-Inputs shorter than a window follow `spec.short_policy`: "pad" keeps one
-padded window, "skip" drops the input and lists it in errors.jsonl (reason
-too_short), counted under short_inputs.skipped but not as a failure.
-
-If more than `max_failure_fraction` of the inputs found fail to decode, the
-job raises `PreprocessError` and writes no dataset (a dataset missing half its
-inputs is more likely a wrong flag than data worth training on). Segments of
-an AudioSet list without downloaded media are reported but do not count
-towards that fraction: partial downloads are normal there.
+No record passes through the launcher, so the job runs unchanged on the
+DirectRunner, on a portable runner (Flink, Spark, a local job service) and on
+Dataflow. A local dataset is written into a hidden sibling directory and
+renamed when complete; in a bucket, a prefix is a dataset once metadata.json
+exists. If more than `max_failure_fraction` of the inputs found fail to
+decode, the job raises `PreprocessError` and leaves no dataset (a dataset
+missing half its inputs is more likely a wrong flag than data worth training
+on). Segments of an AudioSet list without downloaded media are reported but
+do not count towards that fraction: partial downloads are normal there.
 """
 from __future__ import annotations
 
-import dataclasses
+import collections
 import json
-import logging
 import os
 import shutil
-import tempfile
 import time
 import uuid
-from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import apache_beam as beam
-from apache_beam.metrics.metric import Metrics, MetricsFilter
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from babycry_jax.data import schema, storage
-from preprocess import dataset_writer
+from preprocess import dataset_metadata
+from preprocess import decode_source
+from preprocess import error_report
+from preprocess import feature_stats
+from preprocess import progress
+from preprocess import runner_options
+from preprocess import sharding
 from preprocess import sources
 from preprocess import splits as splits_lib
 
-METRICS_NAMESPACE = "babycry_preprocess"
-ERRORS_TAG = "errors"
-SKIPPED_SHORT = "skipped_short"   # marks a policy skip in the errors output
-UNEXPECTED_ERROR = "unexpected_error"
-_LOG = logging.getLogger(__name__)
+JOB_SUMMARY_FILE = "_job_summary.json"   # the job's small outputs, read and removed by the launcher
 
 
 class PreprocessError(RuntimeError):
   """The job ran but its result is not usable (too many failures, no records)."""
 
 
-def interval_shift_s(item: sources.SourceItem, media_duration_s: float) -> float:
-  """Seconds to subtract from an item's interval times to get media times.
+class _SumCounts(beam.CombineFn):
+  """Adds dicts of integer counts key by key."""
 
-  AudioSet downloads are often only the segment itself: media that ends
-  before its first interval does is taken to start at that interval's start.
-  """
-  if item.trimmed_ok and item.intervals and media_duration_s + 0.5 < item.intervals[0].end_s:
-    return item.intervals[0].start_s
-  return 0.0
+  def create_accumulator(self) -> dict[str, int]:
+    return {}
 
+  def add_input(self, total: dict[str, int], counts: Mapping[str, int]) -> dict[str, int]:
+    for key, value in counts.items():
+      total[key] = total.get(key, 0) + value
+    return total
 
-class ProcessSource(beam.DoFn):
-  """Decodes one source item into encoded records, or reports why it cannot.
+  def merge_accumulators(self, totals) -> dict[str, int]:
+    merged: dict[str, int] = {}
+    for total in totals:
+      self.add_input(merged, total)
+    return merged
 
-  Main output: work records (bytes, see dataset_writer.pack_work_record).
-  Tagged output "errors": {"path", "reason", "detail", "source_id"}.
-  """
-
-  def __init__(self, spec: schema.FeatureSpec, split_of_group: Mapping[str, str], num_items: int):
-    self._spec = spec
-    self._split_of_group = dict(split_of_group)
-    self._num_items = num_items
-    self._read = Metrics.counter(METRICS_NAMESPACE, "inputs_read")
-    self._used = Metrics.counter(METRICS_NAMESPACE, "inputs_used")
-    self._written = Metrics.counter(METRICS_NAMESPACE, "records_written")
-    self._padded = Metrics.counter(METRICS_NAMESPACE, "records_padded")
-    self._seconds = Metrics.distribution(METRICS_NAMESPACE, "ms_per_input")
-
-  def setup(self):
-    # Heavy imports happen once per worker, not at pipeline construction.
-    from tensorflow_datasets.core import example_serializer
-
-    from babycry_jax.data import features, media
-    self._media = media
-    self._features = features
-    self._feature_dict = schema.features_dict(self._spec)
-    self._serializer = example_serializer.ExampleSerializer(self._feature_dict.get_serialized_info())
-
-  def _windows(self, item: sources.SourceItem) -> list[tuple[Any, str]]:
-    """(window, label) pairs of the item, in start order."""
-    media = self._media
-    if not item.intervals:
-      return [(w, item.label) for w in media.iter_windows(item.path, self._spec, hop_s=self._spec.hop_s)]
-    shift_s = interval_shift_s(item, media.probe(item.path).duration_s)
-    windows: dict[int, tuple[Any, str]] = {}
-    too_short = []
-    for interval in item.intervals:
-      start_s, end_s = interval.start_s - shift_s, interval.end_s - shift_s
-      try:
-        for window in media.iter_windows(item.path, self._spec, hop_s=self._spec.hop_s,
-                                         start_s=start_s, end_s=end_s):
-          # Overlapping intervals can cut the same window: the first one wins.
-          windows.setdefault(int(round(window.start_s * 1000)), (window, interval.label))
-      except media.MediaError as e:
-        if e.reason != "too_short":
-          raise
-        too_short.append(e)
-    if not windows and too_short:
-      raise too_short[0]
-    return [windows[k] for k in sorted(windows)]
-
-  def _error(self, item: sources.SourceItem, reason: str, detail: str):
-    key = "inputs_skipped_short" if reason == SKIPPED_SHORT else f"failed_{reason}"
-    Metrics.counter(METRICS_NAMESPACE, key).inc()
-    return beam.pvalue.TaggedOutput(ERRORS_TAG, {
-        "path": item.path, "source_id": item.source_id, "reason": reason, "detail": detail})
-
-  def process(self, indexed_item: tuple[int, sources.SourceItem]) -> Iterator[Any]:
-    index, item = indexed_item
-    started = time.perf_counter()
-    self._read.inc()
-    split = self._split_of_group[item.group]
-    try:
-      windows = self._windows(item)
-      records = [self._encode(item, split, window, label) for window, label in windows]
-    except self._media.MediaError as e:
-      yield self._error(item, e.reason, str(e))
-      return
-    except Exception as e:  # a bug or a decoder surprise must not stop the other inputs
-      _LOG.exception("unexpected error on %s", item.path)
-      yield self._error(item, UNEXPECTED_ERROR, f"{type(e).__name__}: {e}")
-      return
-    finally:
-      self._seconds.update(int((time.perf_counter() - started) * 1000))
-    if not records:
-      # media cuts no window only for an input shorter than one under "skip".
-      detail = f"shorter than one {self._spec.window_s:g} s window and short_policy is 'skip'"
-      yield self._error(item, SKIPPED_SHORT if self._spec.short_policy == "skip" else "too_short", detail)
-      return
-    self._used.inc()
-    self._written.inc(len(records))
-    _LOG.info("[%d/%d] %s: %d windows", index + 1, self._num_items, item.source_id, len(records))
-    yield from records
-
-  def _encode(self, item: sources.SourceItem, split: str, window: Any, label: str) -> bytes:
-    feats = self._features.window_features(window, self._spec)
-    start_ms = int(round(float(window.start_s) * 1000))
-    example = {
-        "clip_id": f"{item.source_id}@{start_ms}",
-        "source_id": item.source_id,
-        "label": label,
-        "start_s": float(window.start_s),
-        "duration_s": float(window.duration_s),
-        "padded": bool(window.padded),
-        **{k: feats[k] for k in schema.WINDOW_FEATURES},
-    }
-    if example["padded"]:
-      self._padded.inc()
-    example_bytes = dataset_writer.serialize_example(self._serializer, self._feature_dict.encode_example(example))
-    header = {"clip_id": example["clip_id"], "source_id": item.source_id, "split": split,
-              "label": label, "padded": example["padded"],
-              "stats": dataset_writer.record_stats(example) if split == "train" else {}}
-    return dataset_writer.pack_work_record(header, example_bytes)
+  def extract_output(self, total: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(total.items()))
 
 
-def pipeline_options(direct_num_workers: int, pipeline_args: Sequence[str] = ()) -> PipelineOptions:
-  """Beam options: DirectRunner with worker processes unless a runner is given."""
-  args = list(pipeline_args)
-  if not any(a.startswith("--runner") for a in args):
-    args += ["--runner=DirectRunner", f"--direct_num_workers={direct_num_workers}",
-             "--direct_running_mode=" + ("multi_processing" if direct_num_workers > 1 else "in_memory")]
-  if not any(a.startswith("--default_sdk_harness_log_level") for a in args):
-    # Workers log their own start-up at INFO; keep only our progress lines.
-    args += ["--default_sdk_harness_log_level=WARNING",
-             '--sdk_harness_log_level_overrides={"%s": "INFO"}' % __name__]
-  return PipelineOptions(args)
+def _report_entry(error: Mapping[str, str]) -> dict[str, str]:
+  kind = error_report.SKIPPED if error["reason"] == decode_source.SKIPPED_SHORT else error_report.FAILED
+  return error_report.entry(kind, error["path"], error["reason"], error["detail"])
 
 
-def _run_beam(items: Sequence[sources.SourceItem], assignment: Mapping[str, str],
-              spec: schema.FeatureSpec, work_dir: str, options: PipelineOptions) -> tuple[dict[str, int], list[dict]]:
-  records_prefix = os.path.join(work_dir, "records", "part")
-  errors_prefix = os.path.join(work_dir, "errors", "part")
-  with beam.Pipeline(options=options) as p:
-    results = (
-        p
-        | "ListInputs" >> beam.Create(list(enumerate(items)))
-        | "SpreadOverWorkers" >> beam.Reshuffle()
-        | "DecodeAndFeaturize" >> beam.ParDo(ProcessSource(spec, assignment, len(items))).with_outputs(
-            ERRORS_TAG, main="records"))
-    _ = results.records | "WriteWorkRecords" >> beam.io.WriteToTFRecord(
-        records_prefix, file_name_suffix=".tfrecord")
-    _ = (results[ERRORS_TAG]
-         | "ErrorsToJson" >> beam.Map(lambda e: json.dumps(e, sort_keys=True))
-         | "WriteErrors" >> beam.io.WriteToText(errors_prefix, file_name_suffix=".jsonl"))
-  result = p.result
-  counters = {}
-  for counter in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]:
+def _write_job_summary(_, path: str, shards, stats, tally, errors) -> None:
+  summary = {"shards": sorted(shards, key=lambda s: (s["split"], s["index"])), "stats": stats,
+             "tally": tally, "errors": errors}
+  with FileSystems.create(path, mime_type="application/json") as f:
+    f.write(json.dumps(summary, sort_keys=True).encode("utf-8"))
+
+
+def build_graph(p: beam.Pipeline, found: sources.SourceList, assignment: Mapping[str, str],
+                spec: schema.FeatureSpec, shards_per_split: Mapping[str, int], output_dir: str) -> None:
+  """Adds the whole job to `p`: every file it writes goes under output_dir (local or gs://)."""
+  from preprocess import shard_writer
+
+  decoded = (
+      p
+      | "ListInputs" >> beam.Create(list(enumerate(found.items)))
+      | "SpreadOverWorkers" >> beam.Reshuffle()
+      | "DecodeAndFeaturize" >> beam.ParDo(decode_source.ProcessSource(
+          spec, assignment, shards_per_split, len(found.items))).with_outputs(
+              decode_source.ERRORS, decode_source.TRAIN_STATS, decode_source.TALLY, main="records"))
+  # One placeholder per shard, so that a shard no record hashes to is still written.
+  every_shard = p | "EveryShard" >> beam.Create(
+      [((split, index), None) for split, n in sorted(shards_per_split.items()) for index in range(n)])
+  shards = (
+      (decoded.records, every_shard)
+      | "WithEveryShard" >> beam.Flatten()
+      | "GroupByShard" >> beam.GroupByKey()
+      | "WriteShards" >> beam.ParDo(shard_writer.WriteShard(output_dir, dict(shards_per_split))))
+  stats = decoded[decode_source.TRAIN_STATS] | "TrainStats" >> beam.CombineGlobally(
+      feature_stats.FeatureStatsFn(spec.mfcc_stats_dim))
+  tally = decoded[decode_source.TALLY] | "Tally" >> beam.CombineGlobally(_SumCounts())
+  missing = p | "MissingInputs" >> beam.Create(
+      [error_report.entry(error_report.MISSING, m.path, m.reason, m.detail) for m in found.missing])
+  errors = (
+      (decoded[decode_source.ERRORS] | "AsReportEntries" >> beam.Map(_report_entry), missing)
+      | "AllErrors" >> beam.Flatten()
+      | "CollectErrors" >> beam.combiners.ToList()
+      | "WriteErrorReport" >> beam.Map(error_report.write_report, output_dir))
+  _ = (
+      p
+      | "Once" >> beam.Create([None])
+      | "WriteJobSummary" >> beam.Map(
+          _write_job_summary, FileSystems.join(output_dir, JOB_SUMMARY_FILE),
+          shards=beam.pvalue.AsList(shards), stats=beam.pvalue.AsSingleton(stats),
+          tally=beam.pvalue.AsSingleton(tally), errors=beam.pvalue.AsSingleton(errors)))
+
+
+def _run(found: sources.SourceList, assignment: Mapping[str, str], spec: schema.FeatureSpec,
+         shards_per_split: Mapping[str, int], output_dir: str, options: PipelineOptions,
+         log: Callable[[str], None]) -> tuple[dict[str, Any], dict[str, int]]:
+  """Runs the job; returns (its summary, Beam counters)."""
+  p = beam.Pipeline(options=options)
+  build_graph(p, found, assignment, spec, shards_per_split, output_dir)
+  result = p.run()
+  progress.follow(result, len(found.items), log)
+  counters: dict[str, int] = {}
+  for counter in result.metrics().query(MetricsFilter().with_namespace(decode_source.METRICS_NAMESPACE))["counters"]:
     counters[counter.key.metric.name] = counters.get(counter.key.metric.name, 0) + counter.committed
-  errors = []
-  errors_dir = os.path.dirname(errors_prefix)
-  for name in sorted(os.listdir(errors_dir) if os.path.isdir(errors_dir) else []):
-    if name.startswith("part") and name.endswith(".jsonl"):
-      with open(os.path.join(os.path.dirname(errors_prefix), name)) as f:
-        errors.extend(json.loads(line) for line in f if line.strip())
-  return counters, errors
+  summary_path = storage.join(output_dir, JOB_SUMMARY_FILE)
+  summary = json.loads(storage.read_text(summary_path))
+  _remove(summary_path)
+  return summary, counters
+
+
+def _remove(path: str) -> None:
+  if storage.is_url(path):
+    storage.remove(path)
+  elif os.path.exists(path):
+    os.remove(path)
 
 
 def _temp_sibling(output_dir: str) -> str:
@@ -217,26 +158,56 @@ def _temp_sibling(output_dir: str) -> str:
   return os.path.join(parent, f".{name}.incomplete-{uuid.uuid4().hex[:8]}")
 
 
-def _temp_dir_for(output_dir: str) -> str:
-  """Where the dataset is assembled: beside a local output, in /tmp for a bucket."""
-  if storage.is_url(output_dir):
-    return tempfile.mkdtemp(prefix=f".{storage.basename(output_dir)}.incomplete-")
-  temp_dir = _temp_sibling(output_dir)
-  os.makedirs(temp_dir)
-  return temp_dir
-
-
 def _output_exists(output_dir: str) -> bool:
-  # In a bucket a dataset exists once its metadata.json does: that object is uploaded last.
+  # In a bucket a dataset exists once its metadata.json does: that object is written last.
   if storage.is_url(output_dir):
     return storage.exists(storage.join(output_dir, schema.METADATA_FILE))
   return os.path.exists(output_dir)
 
 
+def _prepare_destination(output_dir: str) -> str:
+  """Where the job writes: a new hidden sibling of a local output; the bucket prefix itself.
+
+  A bucket has no rename. Its prefix is cleared first, metadata.json before
+  the rest, so no reader pairs old metadata with new shards and no shard of an
+  older or unfinished dataset survives.
+  """
+  if storage.is_url(output_dir):
+    storage.remove(storage.join(output_dir, schema.METADATA_FILE))
+    storage.remove(output_dir)
+    return output_dir
+  staging = _temp_sibling(output_dir)
+  os.makedirs(staging)
+  return staging
+
+
+def _discard(staging: str) -> None:
+  if storage.is_url(staging):
+    storage.remove(staging)
+  else:
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _publish(staging: str, output_dir: str, overwrite: bool) -> None:
+  """Renames the finished hidden directory to output_dir (replacing it if allowed)."""
+  if storage.is_url(output_dir):
+    return  # written in place; metadata.json, written last, made it a dataset
+  if os.path.exists(output_dir):
+    if not overwrite:
+      raise FileExistsError(f"{output_dir} appeared while the job ran; not replacing it")
+    trash = _temp_sibling(output_dir) + "-old"
+    os.rename(output_dir, trash)
+    os.rename(staging, output_dir)
+    shutil.rmtree(trash, ignore_errors=True)
+  else:
+    os.rename(staging, output_dir)
+
+
 def build_dataset(input_path: str, output_dir: str, spec: Optional[schema.FeatureSpec] = None, *,
                   media_dir: Optional[str] = None,
                   split_fractions: Sequence[float] | str = splits_lib.DEFAULT_FRACTIONS,
-                  seed: int = 0, num_shards: Optional[int] = None, direct_num_workers: int = 2,
+                  seed: int = 0, num_shards: Optional[int] = None,
+                  records_per_shard: int = sharding.DEFAULT_RECORDS_PER_SHARD, direct_num_workers: int = 2,
                   max_failure_fraction: float = 0.5, overwrite: bool = False,
                   pipeline_args: Sequence[str] = (),
                   log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -244,23 +215,25 @@ def build_dataset(input_path: str, output_dir: str, spec: Optional[schema.Featur
 
   Args:
     input_path: label folders, the study's layout, a manifest or a segment list.
-    output_dir: the dataset dir to create; it appears only when complete.
+    output_dir: the dataset dir (local or gs://) to create; it appears only when complete.
     spec: feature spec (default: the paper preset).
     media_dir: downloaded media for an AudioSet segment list.
     split_fractions: (train, validation, test) or "0.7,0.15,0.15".
     seed: split seed.
-    num_shards: shards per split; None: by size (256 MiB each).
+    num_shards: shards per split; None: one per `records_per_shard` inputs.
+    records_per_shard: the shard size aimed at when num_shards is None.
     direct_num_workers: DirectRunner worker processes (ignored by other runners).
     max_failure_fraction: fail, writing nothing, when more inputs fail.
     overwrite: replace an existing output_dir.
-    pipeline_args: further Beam flags (--runner=..., --project=..., ...).
+    pipeline_args: further Beam flags (--runner=..., --job_endpoint=..., --project=...).
     log: where progress and the summary go.
 
   Returns:
-    metadata.json's content plus "elapsed_s" and "clips_per_s".
+    metadata.json's content plus "elapsed_s", "clips_per_s" and "counters".
   Raises:
     FileExistsError: output_dir exists and overwrite is False.
     sources.InputError: the input cannot be read.
+    ValueError: bad arguments or Beam flags.
     PreprocessError: too many failures, or no record at all.
   """
   started = time.perf_counter()
@@ -268,9 +241,8 @@ def build_dataset(input_path: str, output_dir: str, spec: Optional[schema.Featur
   fractions = splits_lib.parse_fractions(split_fractions)
   if not 0.0 <= max_failure_fraction <= 1.0:
     raise ValueError(f"max_failure_fraction must be within [0, 1], got {max_failure_fraction}")
-  if spec.short_policy not in ("pad", "skip"):
-    raise ValueError(f"short_policy must be 'pad' or 'skip', got {spec.short_policy!r}")
   output_dir = storage.absolute(output_dir)
+  options = runner_options.pipeline_options(direct_num_workers, pipeline_args, output_dir)
   if _output_exists(output_dir) and not overwrite:
     raise FileExistsError(f"{output_dir} exists; pass --overwrite to replace it")
 
@@ -282,49 +254,40 @@ def build_dataset(input_path: str, output_dir: str, spec: Optional[schema.Featur
   for item in found.items:
     group_labels.setdefault(item.group, []).extend(item.labels)
   assignment = splits_lib.assign_splits(group_labels, fractions, seed)
+  inputs_per_split = collections.Counter(assignment[item.group] for item in found.items)
+  shards_per_split = sharding.plan_num_shards({s: inputs_per_split[s] for s in splits_lib.SPLITS},
+                                              num_shards, records_per_shard)
   log(f"{len(found.items)} inputs ({found.kind}) in {len(group_labels)} groups"
-      + (f"; {len(found.missing)} listed inputs have no media" if found.missing else ""))
+      + (f"; {len(found.missing)} listed inputs have no media" if found.missing else "")
+      + f"; shards: {', '.join(f'{s} {n}' for s, n in shards_per_split.items())}")
 
-  temp_dir = _temp_dir_for(output_dir)
+  staging = _prepare_destination(output_dir)
   try:
-    work_dir = os.path.join(temp_dir, "_work")
-    counters, beam_errors = _run_beam(found.items, assignment, spec, work_dir,
-                                      pipeline_options(direct_num_workers, pipeline_args))
-    failures = [e for e in beam_errors if e["reason"] != SKIPPED_SHORT]
-    policy_skips = [e for e in beam_errors if e["reason"] == SKIPPED_SHORT]
-    failed_fraction = len(failures) / len(found.items)
-    failures_by_reason: dict[str, int] = {}
-    for error in failures + [dataclasses.asdict(m) for m in found.missing]:
-      failures_by_reason[error["reason"]] = failures_by_reason.get(error["reason"], 0) + 1
+    job, counters = _run(found, assignment, spec, shards_per_split, staging, options, log)
+    errors = job["errors"]
+    failed_fraction = errors["failed"] / len(found.items)
     if failed_fraction > max_failure_fraction:
-      examples = "; ".join(f"{e['path']}: {e['reason']}" for e in sorted(failures, key=lambda e: e["path"])[:5])
       raise PreprocessError(
-          f"{len(failures)} of {len(found.items)} inputs failed ({failed_fraction:.0%} > "
+          f"{errors['failed']} of {len(found.items)} inputs failed ({failed_fraction:.0%} > "
           f"max_failure_fraction {max_failure_fraction:.0%}); no dataset written. "
-          f"By reason: {dict(sorted(failures_by_reason.items()))}. First: {examples}")
-
-    report = [{"path": e["path"], "reason": e["reason"], "detail": e["detail"]} for e in failures]
-    report += [{"path": e["path"], "reason": "too_short", "detail": e["detail"]} for e in policy_skips]
-    report += [dataclasses.asdict(m) for m in found.missing]
-    inputs = [os.path.abspath(input_path)] + ([os.path.abspath(media_dir)] if media_dir else [])
-    metadata = dataset_writer.write_dataset(
-        temp_dir, os.path.join(work_dir, "records", "part*.tfrecord"), spec, report, num_shards,
-        extra_metadata={
-            "split_fractions": dict(zip(splits_lib.SPLITS, fractions)),
-            "seed": seed,
-            "inputs": inputs,
-            "num_inputs": len(found.items) + len(found.missing),
-            "num_failed": len(failures) + len(found.missing),
-            "failures_by_reason": dict(sorted(failures_by_reason.items())),
-            "short_inputs": {"skipped": len(policy_skips)},
-        })
-    if metadata["num_records"] == 0:
+          f"By reason: {errors['by_reason']}. First: {'; '.join(errors['first_failures'])}")
+    splits = dataset_metadata.split_summaries(job["shards"], splits_lib.SPLITS)
+    if not sum(s["num_examples"] for s in splits.values()):
       raise PreprocessError(f"{input_path}: no records were produced "
-                            f"(failures by reason: {failures_by_reason or 'none'})")
-    shutil.rmtree(work_dir)
-    _publish(temp_dir, output_dir, overwrite)
+                            f"(failures by reason: {errors['by_reason'] or 'none'})")
+    inputs = [os.path.abspath(input_path)] + ([os.path.abspath(media_dir)] if media_dir else [])
+    metadata = dataset_metadata.write(staging, spec, splits, job["stats"], extra={
+        "split_fractions": dict(zip(splits_lib.SPLITS, fractions)),
+        "seed": seed,
+        "inputs": inputs,
+        "num_inputs": len(found.items) + len(found.missing),
+        "num_failed": errors["failed"] + errors["missing"],
+        "failures_by_reason": errors["by_reason"],
+        "short_inputs": {"padded": job["tally"].get("padded_inputs", 0), "skipped": errors["skipped"]},
+    })
+    _publish(staging, output_dir, overwrite)
   except BaseException:
-    shutil.rmtree(temp_dir, ignore_errors=True)
+    _discard(staging)
     raise
 
   elapsed_s = time.perf_counter() - started
@@ -332,38 +295,6 @@ def build_dataset(input_path: str, output_dir: str, spec: Optional[schema.Featur
                  counters=counters)
   log(format_summary(summary, output_dir))
   return summary
-
-
-def _publish(temp_dir: str, output_dir: str, overwrite: bool) -> None:
-  """Renames the finished temp dir to output_dir (replacing it if allowed).
-
-  A bucket has no rename: the files are uploaded with metadata.json last, so
-  readers see the dataset only once every shard is there.
-  """
-  if storage.is_url(output_dir):
-    _upload(temp_dir, output_dir, overwrite)
-    return
-  if os.path.exists(output_dir):
-    if not overwrite:
-      raise FileExistsError(f"{output_dir} appeared while the job ran; not replacing it")
-    trash = _temp_sibling(output_dir) + "-old"
-    os.rename(output_dir, trash)
-    os.rename(temp_dir, output_dir)
-    shutil.rmtree(trash, ignore_errors=True)
-  else:
-    os.rename(temp_dir, output_dir)
-
-
-def _upload(temp_dir: str, output_dir: str, overwrite: bool) -> None:
-  if _output_exists(output_dir) and not overwrite:
-    raise FileExistsError(f"{output_dir} appeared while the job ran; not replacing it")
-  # Replacing: the old metadata.json goes first, so no reader pairs it with new shards.
-  storage.remove(storage.join(output_dir, schema.METADATA_FILE))
-  storage.remove(output_dir)  # no stale shard of an old or half-uploaded dataset survives
-  names = sorted(os.listdir(temp_dir), key=lambda n: n == schema.METADATA_FILE)
-  for name in names:
-    storage.upload(os.path.join(temp_dir, name), storage.join(output_dir, name))
-  shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def format_summary(summary: Mapping[str, Any], output_dir: str) -> str:

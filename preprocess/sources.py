@@ -30,7 +30,7 @@ import pathlib
 import re
 from typing import Optional
 
-from babycry_jax.data import media, schema
+from babycry_jax.data import media, schema, storage
 
 AUDIOSET_CRYING_ID = "/t/dd00002"   # "Baby cry, infant cry"
 
@@ -198,8 +198,9 @@ def from_manifest(csv_path: pathlib.Path) -> list[SourceItem]:
 
   items = []
   for raw_path, rows in rows_by_path.items():
-    path = pathlib.Path(raw_path)
-    if not path.is_absolute():
+    # A URL (gs://...) stays one: the worker that decodes it fetches it (see decode_source).
+    path = pathlib.PurePosixPath(raw_path) if storage.is_url(raw_path) else pathlib.Path(raw_path)
+    if not storage.is_url(raw_path) and not path.is_absolute():
       path = base / path
     source_id = pathlib.PurePosixPath(raw_path.replace(os.sep, "/")).as_posix()
     with_interval = [r for r in rows if r[1] is not None]
@@ -211,7 +212,8 @@ def from_manifest(csv_path: pathlib.Path) -> list[SourceItem]:
     group = groups.pop() if groups else default_group(path.name, source_id)
     intervals = tuple(sorted((Interval(s, e, lab) for lab, s, e, _, _ in with_interval),
                             key=_interval_key))
-    items.append(SourceItem(path=str(path.resolve()), source_id=source_id, label=rows[0][0],
+    items.append(SourceItem(path=raw_path if storage.is_url(raw_path) else str(path.resolve()),
+                            source_id=raw_path if storage.is_url(raw_path) else source_id, label=rows[0][0],
                             group=group, intervals=intervals))
   return sorted(items, key=lambda i: i.source_id)
 

@@ -121,24 +121,76 @@ def test_missing_bucket_dataset_says_how_to_make_one(emulator):
   assert f"python -m preprocess --input MEDIA --output gs://{BUCKET}/datasets/absent" in out
 
 
+def _media(folder, count=10):
+  for i in range(count):
+    name = f"{'crying' if i % 2 else 'not_crying'}/clip{i}.{'mp4' if i < 6 else 'wav'}"
+    write_media(folder / name, 2.0, video=name.endswith(".mp4"), tone_hz=300.0 + 50 * i, seed=i)
+  return folder
+
+
 def test_preprocess_writes_a_dataset_into_the_bucket(emulator, tmp_path):
   env, fs = emulator
-  media = tmp_path / "media"
-  for i in range(10):
-    name = f"{'crying' if i % 2 else 'not_crying'}/clip{i}.{'mp4' if i < 6 else 'wav'}"
-    write_media(media / name, 2.0, video=name.endswith(".mp4"), tone_hz=300.0 + 50 * i, seed=i)
-  common = ["--input", str(media), "--num_shards", "1", "--preset", "paper",
-            "--direct_num_workers", "1"]
-  _run("preprocess", env, *common, "--output", str(tmp_path / "local"))
+  media = _media(tmp_path / "media")
+  common = ["--input", str(media), "--num_shards", "1", "--preset", "paper"]
+  _run("preprocess", env, *common, "--direct_num_workers", "1", "--output", str(tmp_path / "local"))
   url = f"gs://{BUCKET}/datasets/built"
-  _run("preprocess", env, *common, "--output", url)
+  # Two worker processes write the shards into the bucket through Beam's FileSystems.
+  _run("preprocess", env, *common, "--direct_num_workers", "2", "--output", url)
 
   local = sorted(p.name for p in (tmp_path / "local").iterdir())
   remote = sorted(p.rsplit("/", 1)[1] for p in fs.ls(f"{BUCKET}/datasets/built"))
   assert remote == local
   for name in local:
-    if name.endswith(".tfrecord-00000-of-00001"):
-      assert fs.cat(f"{BUCKET}/datasets/built/{name}") == (tmp_path / "local" / name).read_bytes()
+    if name != "metadata.json":
+      assert fs.cat(f"{BUCKET}/datasets/built/{name}") == (tmp_path / "local" / name).read_bytes(), name
 
   code, out = _run("preprocess", env, *common, "--output", url, check=False)
   assert code == 1 and "--overwrite" in out
+
+
+def test_on_the_portable_path_the_launcher_writes_only_metadata(emulator, tmp_path, monkeypatch):
+  from babycry_jax.data import storage, tfrecord_codec
+  from preprocess import local_cluster, pipeline
+  env, fs = emulator
+  for key, value in env.items():
+    monkeypatch.setenv(key, value)   # before the cluster starts: its workers inherit them
+
+  def no_framing_here(*args, **kwargs):
+    raise AssertionError("the launcher framed a record")
+
+  written = []
+  write_bytes = storage.write_bytes
+  monkeypatch.setattr(tfrecord_codec, "write_record", no_framing_here)
+  monkeypatch.setattr(storage, "write_bytes", lambda path, data: (written.append(path), write_bytes(path, data)))
+  media = _media(tmp_path / "media", count=6)
+  url = f"gs://{BUCKET}/datasets/portable"
+  with local_cluster.LocalCluster() as cluster:
+    summary = pipeline.build_dataset(str(media), url, num_shards=1, pipeline_args=cluster.pipeline_args(),
+                                     log=lambda s: None)
+  assert [storage.basename(p) for p in written] == ["dataset_info.json", "metadata.json"]
+  names = {p.rsplit("/", 1)[1] for p in fs.ls(f"{BUCKET}/datasets/portable")}
+  for split, info in summary["splits"].items():
+    for shard in info["shards"]:
+      assert {shard, shard + ".index"} <= names
+  assert {"errors.jsonl", "features.json", "metadata.json"} <= names
+  assert not any(n.startswith("_") for n in names)   # the job summary was read and removed
+
+
+def test_a_manifest_of_bucket_media_is_decoded_by_the_workers(emulator, tmp_path, monkeypatch):
+  from preprocess import pipeline
+  env, fs = emulator
+  for key, value in env.items():
+    monkeypatch.setenv(key, value)
+  media = _media(tmp_path / "media", count=4)
+  fs.put(str(media), f"{BUCKET}/media", recursive=True)
+  rows = [f"gs://{BUCKET}/media/{p.parent.name}/{p.name},{p.parent.name}" for p in sorted(media.rglob("*.*"))]
+  rows.append(f"gs://{BUCKET}/media/crying/absent.mp4,crying")
+  manifest = tmp_path / "manifest.csv"
+  manifest.write_text("path,label\n" + "\n".join(rows) + "\n")
+  out = tmp_path / "ds"
+  summary = pipeline.build_dataset(str(manifest), str(out), num_shards=1, split_fractions=(1.0, 0.0, 0.0),
+                                   direct_num_workers=1, log=lambda s: None)
+  assert summary["num_records"] == 4
+  errors = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
+  assert [(e["path"], e["reason"]) for e in errors] == [(f"gs://{BUCKET}/media/crying/absent.mp4", "unreadable_path")]
+  assert "babycry_media_" not in errors[0]["detail"]

@@ -1,4 +1,4 @@
-"""Dataset inspection (and the dataset writer it reads), on records made without Beam."""
+"""Dataset inspection, on a dataset made by the job's own pieces without a Beam runner."""
 import json
 import os
 import subprocess
@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from tensorflow_datasets.core import example_serializer
 
-from babycry_jax.data import schema, tfrecord_codec
-from preprocess import dataset_writer
+from babycry_jax.data import schema
+from preprocess import dataset_metadata, error_report, feature_stats, shard_writer, sharding
 from preprocess import inspect_dataset as dataset_inspect
 
 SPEC = schema.preset("paper", window_s=1.0, hop_s=1.0, num_frames=3, frame_size=16, n_mels=16)
+SPLITS = ("train", "validation", "test")
 
 
 def _example(i: int, label: str, has_video: bool) -> dict:
@@ -31,38 +32,49 @@ def _example(i: int, label: str, has_video: bool) -> dict:
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
   out = tmp_path_factory.mktemp("dataset")
-  work = tmp_path_factory.mktemp("work")
   features = schema.features_dict(SPEC)
   serializer = example_serializer.ExampleSerializer(features.get_serialized_info())
-  examples = []
-  # Written in a scrambled order: the writer must sort by clip id.
-  with open(work / "part-0.tfrecord", "wb") as f:
-    for i in [5, 0, 7, 2, 9, 1, 8, 3, 6, 4]:
-      split = "train" if i < 6 else ("validation" if i < 8 else "test")
-      ex = _example(i, "crying" if i % 2 else "not_crying", has_video=i != 3)
-      examples.append((split, ex))
-      header = {"clip_id": ex["clip_id"], "source_id": ex["source_id"], "split": split, "label": ex["label"],
-                "padded": False, "stats": dataset_writer.record_stats(ex) if split == "train" else {}}
-      body = dataset_writer.serialize_example(serializer, features.encode_example(ex))
-      tfrecord_codec.write_record(f, dataset_writer.pack_work_record(header, body))
-  errors = [{"path": "/x/b.mp4", "reason": "not_media", "detail": "text"},
-            {"path": "/x/a.mp4", "reason": "empty_file", "detail": "0 bytes"}]
-  metadata = dataset_writer.write_dataset(
-      str(out), str(work / "part-*.tfrecord"), SPEC, errors, num_shards=2,
-      extra_metadata={"seed": 0, "inputs": ["/x"], "num_inputs": 12, "num_failed": 2,
-                      "failures_by_reason": {"empty_file": 1, "not_media": 1},
-                      "split_fractions": {"train": 0.6, "validation": 0.2, "test": 0.2},
-                      "short_inputs": {"skipped": 0}})
+  stats_fn = feature_stats.FeatureStatsFn(SPEC.mfcc_stats_dim)
+  stats = stats_fn.create_accumulator()
+  examples, by_shard = [], {(split, index): [] for split in SPLITS for index in range(2)}
+  # Given in a scrambled order: each shard must come out sorted by clip id.
+  for i in [5, 0, 7, 2, 9, 1, 8, 3, 6, 4]:
+    split = "train" if i < 6 else ("validation" if i < 8 else "test")
+    ex = _example(i, "crying" if i % 2 else "not_crying", has_video=i != 3)
+    examples.append((split, ex))
+    body = serializer.get_tf_example(features.encode_example(ex)).SerializeToString(deterministic=True)
+    by_shard[(split, sharding.shard_of(ex["clip_id"], 2))].append((ex["clip_id"], ex["label"], body))
+    if split == "train":
+      stats = stats_fn.add_input(stats, feature_stats.record_stats(ex))
+  shards = []
+  for (split, index), records in by_shard.items():
+    data, index_text, labels = shard_writer.shard_contents(records)
+    name = schema.shard_name(split, index, 2)
+    (out / name).write_bytes(data)
+    (out / schema.index_path(name)).write_text(index_text)
+    shards.append({"split": split, "index": index, "name": name, "num_records": sum(labels.values()),
+                   "num_bytes": len(data), "labels": labels})
+  errors = [error_report.entry(error_report.FAILED, "/x/b.mp4", "not_media", "text"),
+            error_report.entry(error_report.FAILED, "/x/a.mp4", "empty_file", "0 bytes")]
+  (out / schema.ERRORS_FILE).write_text(error_report.report_text(errors))
+  metadata = dataset_metadata.write(
+      str(out), SPEC, dataset_metadata.split_summaries(shards, SPLITS), stats_fn.extract_output(stats),
+      extra={"seed": 0, "inputs": ["/x"], "num_inputs": 12, "num_failed": 2,
+             "failures_by_reason": {"empty_file": 1, "not_media": 1},
+             "split_fractions": {"train": 0.6, "validation": 0.2, "test": 0.2},
+             "short_inputs": {"padded": 0, "skipped": 0}})
   return out, examples, metadata
 
 
-def test_writer_sorts_shards_and_counts(dataset):
+def test_shards_are_sorted_and_counted(dataset):
   out, examples, metadata = dataset
   train = metadata["splits"]["train"]
-  assert train["num_examples"] == 6 and train["shard_lengths"] == [3, 3]
+  assert train["num_examples"] == sum(train["shard_lengths"]) == 6
   assert train["labels"] == {"not_crying": 3, "crying": 3}
   ids = [ex["clip_id"] for ex in dataset_inspect.iter_examples(str(out), "train")]
-  assert ids == [f"clip{i:02d}@0" for i in range(6)]
+  assert sorted(ids) == [f"clip{i:02d}@0" for i in range(6)]
+  first = train["shard_lengths"][0]
+  assert ids[:first] == sorted(ids[:first]) and ids[first:] == sorted(ids[first:])
   assert metadata["splits"]["test"]["shards"] == [schema.shard_name("test", 0, 2), schema.shard_name("test", 1, 2)]
   lines = (out / schema.ERRORS_FILE).read_text().splitlines()
   assert [json.loads(l)["path"] for l in lines] == ["/x/a.mp4", "/x/b.mp4"]

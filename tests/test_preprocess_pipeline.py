@@ -1,5 +1,9 @@
-"""End to end: generated media (good and broken) -> Beam job -> dataset dir."""
-import glob
+"""End to end: generated media (good and broken) -> Beam job -> dataset dir.
+
+The same inputs go through the DirectRunner with 1 and 2 workers and through
+the portable path (a job service and a worker pool in processes of their own);
+all three must give the same bytes.
+"""
 import json
 import os
 import pathlib
@@ -11,7 +15,9 @@ import numpy as np
 import pytest
 
 from babycry_jax.data import schema
+from preprocess import decode_source
 from preprocess import inspect_dataset as dataset_inspect
+from preprocess import local_cluster
 from preprocess import pipeline
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -93,14 +99,20 @@ def make_inputs(root: pathlib.Path) -> pathlib.Path:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-  """One input folder built with 2 workers and with 1 worker (module-wide: Beam start-up is slow)."""
+  """One input folder built by three runners (module-wide: Beam start-up is slow)."""
   root = make_inputs(tmp_path_factory.mktemp("inputs"))
   out = tmp_path_factory.mktemp("out")
   two = pipeline.build_dataset(str(root), str(out / "two"), SPEC, num_shards=2, direct_num_workers=2,
                                log=lambda s: None)
   one = pipeline.build_dataset(str(root), str(out / "one"), SPEC, num_shards=2, direct_num_workers=1,
                                log=lambda s: None)
-  return {"root": root, "two": out / "two", "one": out / "one", "summary": two, "summary_one": one}
+  cluster_log = out / "cluster.log"
+  with open(cluster_log, "w") as log, local_cluster.LocalCluster(log=log) as cluster:
+    pids = cluster.pids
+    pipeline.build_dataset(str(root), str(out / "portable"), SPEC, num_shards=2,
+                           pipeline_args=cluster.pipeline_args(), log=lambda s: None)
+  return {"root": root, "two": out / "two", "one": out / "one", "portable": out / "portable",
+          "summary": two, "summary_one": one, "cluster_pids": pids, "cluster_log": cluster_log}
 
 
 def _records(dataset_dir: pathlib.Path, split: str) -> list[dict]:
@@ -148,23 +160,48 @@ def test_every_good_input_is_written(built):
 
 
 def test_splits_are_grouped_sorted_and_non_empty(built):
+  from babycry_jax.data import tfrecord_codec
+  from tensorflow_datasets.core import example_parser
+  parser = example_parser.ExampleParserNp(schema.features_dict(SPEC).get_serialized_info())
+  metadata = schema.read_metadata(str(built["two"]))
   seen_split = {}
   for split in ("train", "validation", "test"):
     records = _records(built["two"], split)
     assert records, f"{split} is empty"
-    ids = [r["clip_id"] for r in records]
-    assert ids == sorted(ids)
     for r in records:
       assert seen_split.setdefault(r["source_id"], split) == split
+    for shard in metadata["splits"][split]["shards"]:
+      ids = [parser.parse_example(data)["clip_id"] for data in tfrecord_codec.read_records(str(built["two"] / shard))]
+      assert ids == sorted(ids), shard
 
 
-def test_one_and_two_workers_give_identical_shards(built):
-  names = sorted(os.path.basename(p) for p in glob.glob(str(built["two"] / "babycry-*")))
-  assert names == sorted(os.path.basename(p) for p in glob.glob(str(built["one"] / "babycry-*")))
-  assert any(n.endswith("-00001-of-00002") for n in names)
-  for name in names:
-    assert (built["two"] / name).read_bytes() == (built["one"] / name).read_bytes(), name
-  assert (built["two"] / schema.ERRORS_FILE).read_text() == (built["one"] / schema.ERRORS_FILE).read_text()
+def test_each_record_sits_in_the_shard_its_clip_id_hashes_to(built):
+  from preprocess import sharding
+  metadata = schema.read_metadata(str(built["two"]))
+  for split, info in metadata["splits"].items():
+    assert len(info["shards"]) == 2
+    for index, shard in enumerate(info["shards"]):
+      assert shard == schema.shard_name(split, index, 2)
+    placed = [sharding.shard_of(r["clip_id"], 2) for r in _records(built["two"], split)]
+    assert placed == sorted(placed)   # shard 0's records come first, then shard 1's
+
+
+@pytest.mark.parametrize("other", ["one", "portable"])
+def test_every_runner_gives_identical_files(built, other):
+  names = sorted(os.listdir(built["two"]))
+  assert names == sorted(os.listdir(built[other]))
+  assert any(n.endswith("-00001-of-00002.index") for n in names)
+  for name in names:   # shards, indexes, errors.jsonl, metadata.json with its statistics
+    assert (built["two"] / name).read_bytes() == (built[other] / name).read_bytes(), name
+
+
+def test_portable_path_ran_in_processes_of_its_own_and_stopped(built):
+  log = built["cluster_log"].read_text()
+  assert "input 1 of 14" in log   # the workers' progress lines are the pool's, not the launcher's
+  for pid in built["cluster_pids"]:
+    assert pid != os.getpid()
+    with pytest.raises(ProcessLookupError):
+      os.kill(pid, 0)
 
 
 def test_index_files_point_at_records(built):
@@ -270,5 +307,5 @@ def test_trimmed_audioset_media_shift():
   from preprocess import sources
   item = sources.SourceItem(path="x.mp4", source_id="x.mp4", label="crying", group="youtube:x",
                             intervals=(sources.Interval(30.0, 40.0, "crying"),), trimmed_ok=True)
-  assert pipeline.interval_shift_s(item, media_duration_s=10.0) == 30.0   # only the segment was saved
-  assert pipeline.interval_shift_s(item, media_duration_s=60.0) == 0.0    # the whole video was saved
+  assert decode_source.interval_shift_s(item, media_duration_s=10.0) == 30.0   # only the segment was saved
+  assert decode_source.interval_shift_s(item, media_duration_s=60.0) == 0.0    # the whole video was saved
