@@ -32,7 +32,7 @@ import scipy.ndimage
 from babycry_jax import console, forward, plots
 from babycry_jax.data import features, media, schema, storage
 from babycry_jax.data.example_decoder import ExampleDecoder
-from babycry_jax.runs import load_run
+from babycry_jax.runs import Run, load_run
 
 log = console.logger()
 
@@ -185,13 +185,25 @@ class _SpectrogramStrip:
 
 
 class Detector:
-  """A restored checkpoint ready to score windows of raw media."""
+  """A restored checkpoint (or a shipped model's Run) ready to score windows of raw media.
 
-  def __init__(self, workdir: str, checkpoint: str = "best", batch_size: int = 32):
+  Attributes:
+    source: where the model came from, for the outputs: the workdir, or
+      "shipped model <name>".
+    default_threshold: the shipped model's threshold chosen on validation, or 0.5.
+  """
+
+  def __init__(self, workdir: str | None, checkpoint: str = "best", batch_size: int = 32, *,
+               run: Run | None = None, source: str | None = None,
+               default_threshold: float = 0.5):
     if batch_size < 1:
       raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if (workdir is None) == (run is None):
+      raise ValueError("give a workdir or a loaded run, not both or neither")
     self.workdir = workdir
-    self.run = load_run(workdir, checkpoint)
+    self.run = load_run(workdir, checkpoint) if run is None else run
+    self.source = source or storage.absolute(workdir)
+    self.default_threshold = default_threshold
     self.spec = self.run.spec
     self.model_name = self.run.config.model
     self.modalities = self.run.modalities
@@ -252,7 +264,8 @@ class Detector:
       note = "+".join(used)
     ignored = [m for m in present if m not in self.modalities]
     if ignored:
-      note += f" ({self.model_name} ignores the {' and '.join(ignored)} track)"
+      note += (f" ({self.model_name} reads only {reads}: it ignores the "
+               f"{' and '.join(ignored)} track)")
     return used, note
 
   def iter_window_features(self, path: str, hop_s: float,
@@ -339,6 +352,14 @@ class Detector:
         timings_s=timings, spectrogram=spectrogram, spectrogram_times_s=spectrogram_times)
 
 
+def shipped_detector(name: str, batch_size: int = 32) -> Detector:
+  """A Detector on a model shipped in the package (see shipped_model), at its own threshold."""
+  from babycry_jax import shipped_model
+  run, info = shipped_model.load(name)
+  return Detector(None, batch_size=batch_size, run=run, source=f"shipped model {name}",
+                  default_threshold=float(info["threshold"]))
+
+
 # ------------------------------------------------------------------ outputs
 
 def detection_json(detection: Detection, detector: Detector, hop_s: float,
@@ -347,7 +368,8 @@ def detection_json(detection: Detection, detector: Detector, hop_s: float,
       "file": os.path.abspath(detection.path),
       "duration_s": round(detection.duration_s, 6),
       "model": detector.model_name,
-      "workdir": storage.absolute(detector.workdir),
+      "workdir": storage.absolute(detector.workdir) if detector.workdir else None,
+      "model_source": detector.source,
       "checkpoint_step": detector.run.step,
       "window_s": detector.spec.window_s,
       "hop_s": hop_s,

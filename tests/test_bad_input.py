@@ -95,7 +95,7 @@ DETECT_CASES = {
                        "--smoothing_windows must be an odd integer >= 1"),
     "absent_workdir": (["--workdir=absent", "a.wav"], "absent has no config.json"),
     "zero_batch": (["--workdir=absent", "--batch_size=0", "a.wav"], "--batch_size"),
-    "no_workdir": (["a.wav"], "--workdir"),
+    "unknown_shipped_model": (["--shipped_model=absent", "a.wav"], "no shipped model 'absent'"),
 }
 
 
