@@ -16,7 +16,7 @@ import sys
 
 from absl import app, flags
 
-from babycry_jax import console, detection
+from babycry_jax import console, detection, shipped_model
 from babycry_jax.data import media
 
 log = console.logger()
@@ -24,7 +24,8 @@ log = console.logger()
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training workdir whose checkpoint runs the detection "
                     "(default: the model shipped in the package, see --shipped_model).")
-flags.DEFINE_string("shipped_model", "real_world_lstm", "Shipped model used without --workdir.")
+flags.DEFINE_string("shipped_model", shipped_model.DEFAULT_NAME,
+                    "Shipped model used without --workdir.")
 flags.DEFINE_string("checkpoint", "best", "best, latest or a step number.")
 flags.DEFINE_float("hop_s", 1.0, "Seconds between the starts of consecutive windows.")
 flags.DEFINE_float("threshold", None, "Crying probability at or above which a window is crying "

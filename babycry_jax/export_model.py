@@ -1,7 +1,7 @@
 r"""Ships a trained run inside the package (`python -m babycry_jax.export_model`).
 
-  python -m babycry_jax.export_model --workdir runs/real_world_loso/none/run \
-      --name real_world_lstm [--sample_size 16]
+  python -m babycry_jax.export_model --workdir runs/rw_cnn_pool --name real_world_cnn_pool \
+      [--sample_size 16] [--info JSON]
 
 Writes babycry_jax/pretrained/<name>/ (see babycry_jax.shipped_model): the best
 checkpoint's variables, its config, the decoder's stats, the F1-best threshold on

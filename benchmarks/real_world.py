@@ -29,7 +29,7 @@ FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", "configs/real_world.py", "Training config of every run.")
 flags.DEFINE_string("dataset", "data/real_world", "A dataset built by preprocess.real_world_recipe.")
 flags.DEFINE_string("media_dir", None, "Its media dir with sources.csv (default: <dataset>_media).")
-flags.DEFINE_string("workdir", "runs/real_world_loso", "Where datasets, runs and the table go.")
+flags.DEFINE_string("workdir", "runs/real_world_loso_cnn_pool", "Where datasets, runs and the table go.")
 flags.DEFINE_list("groups", list(real_world.SOURCE_GROUPS), "Source groups to hold out in turn.")
 flags.DEFINE_float("recall", 0.9, "Recall on validation cries that sets each run's threshold.")
 flags.DEFINE_bool("include_all", True, "Also train on every group and report test rates.")

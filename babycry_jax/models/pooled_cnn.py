@@ -27,6 +27,8 @@ class PooledCnn(nn.Module):
   """3x3 conv -> (BatchNorm) -> ReLU -> 2x2 max pool per block, mean over frequency, time pooling.
 
   Attributes:
+    input_pool: average-pooling window (= stride) over (time, mel) first: a
+      CPU-sized network (300 x 128 -> 150 x 32 by default).
     conv_features: channels of each block.
     batch_norm: BatchNorm after each conv.
     pooling: "attention" or "mean" over time.
@@ -35,6 +37,7 @@ class PooledCnn(nn.Module):
     dtype: computation dtype; parameters stay float32.
   """
   modalities: ClassVar[tuple[str, ...]] = ("audio",)
+  input_pool: Sequence[int] = (2, 4)
   conv_features: Sequence[int] = (16, 32, 64)
   batch_norm: bool = False
   pooling: str = "attention"
@@ -49,6 +52,7 @@ class PooledCnn(nn.Module):
     if self.pooling not in POOLINGS:
       raise ValueError(f"cnn_pool: pooling must be one of {POOLINGS}, got {self.pooling!r}")
     x = read_input(batch, "log_mel", "cnn_pool")[..., None].astype(self.dtype)
+    x = nn.avg_pool(x, tuple(self.input_pool), strides=tuple(self.input_pool), padding="VALID")
     for i, channels in enumerate(self.conv_features):
       x = nn.Conv(channels, (3, 3), padding="SAME", dtype=self.dtype, name=f"conv{i}")(x)
       if self.batch_norm:
