@@ -33,6 +33,8 @@ setuptools.setup(
     version="0.1.0",
     description="Infant-cry detection by audio-video fusion, trained with JAX on TPU.",
     packages=setuptools.find_packages(include=["babycry_jax*", "preprocess*", "configs*", "benchmarks*"]),
+    # The shipped model (babycry_jax.shipped_model): variables, config, stats, validation record.
+    package_data={"babycry_jax": ["pretrained/*/*"]},
     python_requires=">=3.10",
     install_requires=INSTALL_REQUIRES,
     extras_require={

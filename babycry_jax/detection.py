@@ -5,8 +5,8 @@ window goes through exactly the training preprocessing (data.media decoding,
 data.features, data.example_decoder normalization),
 then through the model in fixed-size batches. Windows are streamed: memory
 does not grow with the file's length. For every file FILE, output_dir gets
-  <stem>.json   windows [{start_s, end_s, probability}], crying segments
-                [{start_s, end_s, peak_probability}], modalities used
+  <stem>.json   windows [{start_s, end_s, probability, smoothed_probability}],
+                crying segments [{start_s, end_s, peak_probability}], modalities used
   <stem>.csv    one row per window
   <stem>.png    the probability over time, segments shaded, a log-mel strip below
 and the console one summary line. A file that cannot be used gets one error
@@ -27,16 +27,18 @@ from typing import Any, Iterator, Sequence
 
 import jax
 import numpy as np
+import scipy.ndimage
 
 from babycry_jax import console, forward, plots
 from babycry_jax.data import features, media, schema, storage
 from babycry_jax.data.example_decoder import ExampleDecoder
-from babycry_jax.runs import load_run
+from babycry_jax.runs import Run, load_run
 
 log = console.logger()
 
 # Spectrogram columns kept for the timeline strip; longer files are averaged down.
 _TIMELINE_COLUMNS = 1200
+SMOOTHING_METHODS = ("median", "mean")
 
 
 class DetectError(Exception):
@@ -65,7 +67,9 @@ class Detection:
   modality_note: str
   window_starts_s: np.ndarray
   window_ends_s: np.ndarray
-  probabilities: np.ndarray
+  probabilities: np.ndarray           # the model's, per window
+  smoothed_probabilities: np.ndarray  # over neighbouring windows: what segments are cut from
+  smoothing: dict[str, Any]           # {"windows": k, "method": "median" | "mean"}
   padded: np.ndarray
   segments: list[Segment]
   timings_s: dict[str, float]
@@ -75,6 +79,38 @@ class Detection:
   @property
   def realtime_factor(self) -> float:
     return self.duration_s / max(self.timings_s["total"], 1e-9)
+
+
+def check_smoothing(smoothing_windows: int, method: str) -> None:
+  """ValueError unless smoothing_windows is odd and >= 1 and method one of SMOOTHING_METHODS."""
+  if not (isinstance(smoothing_windows, int) and smoothing_windows >= 1
+          and smoothing_windows % 2 == 1):
+    raise ValueError(f"smoothing_windows must be an odd integer >= 1 (1 = no smoothing), "
+                     f"got {smoothing_windows!r}")
+  if method not in SMOOTHING_METHODS:
+    raise ValueError(f"smoothing method must be one of {SMOOTHING_METHODS}, got {method!r}")
+
+
+def smooth_probabilities(probabilities: np.ndarray, smoothing_windows: int = 3,
+                         method: str = "median") -> np.ndarray:
+  """[W] probabilities smoothed over each window and its neighbours, centred.
+
+  A lone window above the threshold among quiet ones (a cough, a clatter) is
+  rarely a cry, which lasts seconds; a median over smoothing_windows windows
+  drops it and keeps a sustained cry. The ends repeat the edge value.
+
+  Args:
+    probabilities: [W] per-window crying probabilities in time order.
+    smoothing_windows: odd number of windows (1 returns a copy).
+    method: "median" or "mean".
+  """
+  check_smoothing(smoothing_windows, method)
+  values = np.asarray(probabilities, np.float64)
+  if smoothing_windows == 1 or len(values) == 0:
+    return values.copy()
+  if method == "median":
+    return scipy.ndimage.median_filter(values, size=smoothing_windows, mode="nearest")
+  return scipy.ndimage.uniform_filter1d(values, size=smoothing_windows, mode="nearest")
 
 
 def merge_segments(starts_s: np.ndarray, ends_s: np.ndarray, probabilities: np.ndarray,
@@ -149,13 +185,25 @@ class _SpectrogramStrip:
 
 
 class Detector:
-  """A restored checkpoint ready to score windows of raw media."""
+  """A restored checkpoint (or a shipped model's Run) ready to score windows of raw media.
 
-  def __init__(self, workdir: str, checkpoint: str = "best", batch_size: int = 32):
+  Attributes:
+    source: where the model came from, for the outputs: the workdir, or
+      "shipped model <name>".
+    default_threshold: the shipped model's threshold chosen on validation, or 0.5.
+  """
+
+  def __init__(self, workdir: str | None, checkpoint: str = "best", batch_size: int = 32, *,
+               run: Run | None = None, source: str | None = None,
+               default_threshold: float = 0.5):
     if batch_size < 1:
       raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if (workdir is None) == (run is None):
+      raise ValueError("give a workdir or a loaded run, not both or neither")
     self.workdir = workdir
-    self.run = load_run(workdir, checkpoint)
+    self.run = load_run(workdir, checkpoint) if run is None else run
+    self.source = source or storage.absolute(workdir)
+    self.default_threshold = default_threshold
     self.spec = self.run.spec
     self.model_name = self.run.config.model
     self.modalities = self.run.modalities
@@ -216,7 +264,8 @@ class Detector:
       note = "+".join(used)
     ignored = [m for m in present if m not in self.modalities]
     if ignored:
-      note += f" ({self.model_name} ignores the {' and '.join(ignored)} track)"
+      note += (f" ({self.model_name} reads only {reads}: it ignores the "
+               f"{' and '.join(ignored)} track)")
     return used, note
 
   def iter_window_features(self, path: str, hop_s: float,
@@ -239,10 +288,16 @@ class Detector:
       timings["features"] = timings.get("features", 0.0) + time.perf_counter() - t1
       yield window, feats
 
-  def detect(self, path: str, hop_s: float = 1.0, threshold: float = 0.5) -> Detection:
-    """Scores every window of a file; raises media.MediaError or DetectError for unusable files."""
+  def detect(self, path: str, hop_s: float = 1.0, threshold: float = 0.5,
+             smoothing_windows: int = 3, smoothing: str = "median") -> Detection:
+    """Scores every window of a file; raises media.MediaError or DetectError for unusable files.
+
+    Segments are cut from the probabilities smoothed over smoothing_windows
+    neighbouring windows (see smooth_probabilities); the raw ones are kept.
+    """
     if hop_s <= 0:
       raise ValueError(f"hop_s must be positive, got {hop_s}")
+    check_smoothing(smoothing_windows, smoothing)
     started = time.perf_counter()
     info = media.probe(path)
     used, note = self.plan_modalities(path, info.has_audio, info.has_video)
@@ -285,13 +340,24 @@ class Detector:
     timings["total"] = time.perf_counter() - started
     starts_a, ends_a = np.asarray(starts, np.float64), np.asarray(ends, np.float64)
     probs_a = np.asarray(probabilities, np.float64)
+    smoothed = smooth_probabilities(probs_a, smoothing_windows, smoothing)
     spectrogram, spectrogram_times = strip.result()
     return Detection(
         path=path, duration_s=float(info.duration_s), modalities_used=used, modality_note=note,
         window_starts_s=starts_a, window_ends_s=ends_a, probabilities=probs_a,
+        smoothed_probabilities=smoothed,
+        smoothing={"windows": smoothing_windows, "method": smoothing},
         padded=np.asarray(padded, bool),
-        segments=merge_segments(starts_a, ends_a, probs_a, threshold),
+        segments=merge_segments(starts_a, ends_a, smoothed, threshold),
         timings_s=timings, spectrogram=spectrogram, spectrogram_times_s=spectrogram_times)
+
+
+def shipped_detector(name: str, batch_size: int = 32) -> Detector:
+  """A Detector on a model shipped in the package (see shipped_model), at its own threshold."""
+  from babycry_jax import shipped_model
+  run, info = shipped_model.load(name)
+  return Detector(None, batch_size=batch_size, run=run, source=f"shipped model {name}",
+                  default_threshold=float(info["threshold"]))
 
 
 # ------------------------------------------------------------------ outputs
@@ -302,18 +368,21 @@ def detection_json(detection: Detection, detector: Detector, hop_s: float,
       "file": os.path.abspath(detection.path),
       "duration_s": round(detection.duration_s, 6),
       "model": detector.model_name,
-      "workdir": storage.absolute(detector.workdir),
+      "workdir": storage.absolute(detector.workdir) if detector.workdir else None,
+      "model_source": detector.source,
       "checkpoint_step": detector.run.step,
       "window_s": detector.spec.window_s,
       "hop_s": hop_s,
       "threshold": threshold,
+      "smoothing": detection.smoothing,
       "modalities_used": list(detection.modalities_used),
       "modalities_note": detection.modality_note,
       "num_windows": int(len(detection.probabilities)),
       "windows": [{"start_s": round(float(s), 6), "end_s": round(float(e), 6),
-                   "probability": float(p), "padded": bool(pad)}
-                  for s, e, p, pad in zip(detection.window_starts_s, detection.window_ends_s,
-                                          detection.probabilities, detection.padded)],
+                   "probability": float(p), "smoothed_probability": float(q), "padded": bool(pad)}
+                  for s, e, p, q, pad in zip(detection.window_starts_s, detection.window_ends_s,
+                                             detection.probabilities,
+                                             detection.smoothed_probabilities, detection.padded)],
       "segments": [{"start_s": round(s.start_s, 6), "end_s": round(s.end_s, 6),
                     "peak_probability": s.peak_probability} for s in detection.segments],
       "timings_s": {k: round(v, 4) for k, v in detection.timings_s.items()},
@@ -328,15 +397,17 @@ def write_outputs(detection: Detection, detector: Detector, output_dir: str, ste
   paths = {ext: os.path.join(output_dir, f"{stem}.{ext}") for ext in ("json", "csv", "png")}
   buffer = io.StringIO()
   writer = csv.writer(buffer)
-  writer.writerow(["start_s", "end_s", "probability", "crying", "padded"])
-  for s, e, p, pad in zip(detection.window_starts_s, detection.window_ends_s,
-                          detection.probabilities, detection.padded):
-    writer.writerow([f"{s:.3f}", f"{e:.3f}", repr(float(p)), int(p >= threshold), int(pad)])
+  writer.writerow(["start_s", "end_s", "probability", "smoothed_probability", "crying", "padded"])
+  for s, e, p, q, pad in zip(detection.window_starts_s, detection.window_ends_s,
+                             detection.probabilities, detection.smoothed_probabilities,
+                             detection.padded):
+    writer.writerow([f"{s:.3f}", f"{e:.3f}", repr(float(p)), repr(float(q)), int(q >= threshold),
+                     int(pad)])
   storage.write_text(paths["csv"], buffer.getvalue())
   plots.timeline_png(
       paths["png"], f"{os.path.basename(detection.path)} - {detector.model_name} "
       f"({detection.modality_note}), {len(detection.segments)} crying segment(s)",
-      detection.window_starts_s, detection.window_ends_s, detection.probabilities,
+      detection.window_starts_s, detection.window_ends_s, detection.smoothed_probabilities,
       [(s.start_s, s.end_s) for s in detection.segments], threshold, detection.duration_s,
       detection.spectrogram, detection.spectrogram_times_s, "no audio track")
   # The JSON last: its presence means the file's outputs are complete.
@@ -386,8 +457,10 @@ def error_line(path: str, error: Exception) -> str:
 
 
 def detect_files(detector: Detector, paths: Sequence[str], output_dir: str, hop_s: float = 1.0,
-                 threshold: float = 0.5) -> tuple[dict[str, Detection], dict[str, str]]:
+                 threshold: float = 0.5, smoothing_windows: int = 3, smoothing: str = "median",
+                 ) -> tuple[dict[str, Detection], dict[str, str]]:
   """Runs every file, writing its outputs; returns ({path: detection}, {path: error line})."""
+  check_smoothing(smoothing_windows, smoothing)
   if not 0.0 <= threshold <= 1.0:
     raise ValueError(f"threshold must be within [0, 1], got {threshold}")
   if hop_s <= 0:
@@ -396,7 +469,7 @@ def detect_files(detector: Detector, paths: Sequence[str], output_dir: str, hop_
   failed: dict[str, str] = {}
   for path, stem in zip(paths, output_stems(paths)):
     try:
-      detection = detector.detect(path, hop_s, threshold)
+      detection = detector.detect(path, hop_s, threshold, smoothing_windows, smoothing)
       if len(detection.probabilities) == 0:
         raise DetectError(path, "no window could be cut from the file")
       written = write_outputs(detection, detector, output_dir, stem, hop_s, threshold)

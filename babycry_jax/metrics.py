@@ -65,6 +65,20 @@ def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
   return float(thresholds[int(np.argmax(f1))]) if len(thresholds) else 0.5
 
 
+def threshold_at_recall(labels: np.ndarray, scores: np.ndarray, recall: float) -> float:
+  """The highest threshold at which at least `recall` of the positives score >= it.
+
+  Args:
+    labels: [N] 0/1; scores: [N]; recall: in (0, 1].
+  """
+  if not 0.0 < recall <= 1.0:
+    raise ValueError(f"recall must be within (0, 1], got {recall}")
+  positives = np.sort(np.asarray(scores, np.float64)[np.asarray(labels) == 1])
+  if len(positives) == 0:
+    raise ValueError("no positive example to measure recall on")
+  return float(positives[len(positives) - int(np.ceil(recall * len(positives) - 1e-9))])
+
+
 def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> dict:
   """accuracy, precision, recall, f1 at `threshold`; roc_auc, pr_auc; confusion matrix."""
   cm = confusion_matrix(labels, scores, threshold)

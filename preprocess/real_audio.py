@@ -11,8 +11,9 @@ Labels and split groups:
               group: the speaker.
 
 Why only the first window of a cry: the pipeline would turn the 3 s tail of a
-7 s file into a second window zero-padded for its last second, and then almost
-every padded window would be a cry, a shortcut a model can learn.
+7 s file into a second, padded window, and then almost every padded window
+would be a cry (padding loops the content, so it shows less, but the recipe
+keeps to full windows for positives all the same).
 
 FSDD clips last 0.1-2.3 s, most of them less than the pipeline's 1 s minimum, so
 they are concatenated, not padded: clips of one speaker, in a seeded random

@@ -91,9 +91,11 @@ DETECT_CASES = {
     "threshold_above_one": (["--workdir=absent", "--threshold=2", "a.wav"],
                             "--threshold must be within [0, 1], got 2.0"),
     "zero_hop": (["--workdir=absent", "--hop_s=0", "a.wav"], "--hop_s must be positive, got 0.0"),
+    "even_smoothing": (["--workdir=absent", "--smoothing_windows=2", "a.wav"],
+                       "--smoothing_windows must be an odd integer >= 1"),
     "absent_workdir": (["--workdir=absent", "a.wav"], "absent has no config.json"),
     "zero_batch": (["--workdir=absent", "--batch_size=0", "a.wav"], "--batch_size"),
-    "no_workdir": (["a.wav"], "--workdir"),
+    "unknown_shipped_model": (["--shipped_model=absent", "a.wav"], "no shipped model 'absent'"),
 }
 
 

@@ -89,6 +89,24 @@ def test_merge_segments_joins_consecutive_windows_only():
   assert len(gapped) == 2
 
 
+def test_smoothing_drops_a_lone_spike_and_keeps_a_sustained_cry():
+  probs = np.array([0.1, 0.9, 0.1, 0.1, 0.8, 0.9, 0.7, 0.2])
+  median = detection.smooth_probabilities(probs, 3, "median")
+  np.testing.assert_allclose(median, [0.1, 0.1, 0.1, 0.1, 0.8, 0.8, 0.7, 0.2])
+  mean = detection.smooth_probabilities(probs, 3, "mean")
+  np.testing.assert_allclose(mean[:2], [1.1 / 3, 1.1 / 3])
+  np.testing.assert_array_equal(detection.smooth_probabilities(probs, 1), probs)
+  assert detection.smooth_probabilities(np.zeros(0), 5).shape == (0,)
+  starts = np.arange(8.0)
+  segments = detection.merge_segments(starts, starts + 4, median, 0.5)
+  assert [(s.start_s, s.end_s) for s in segments] == [(4.0, 10.0)]   # the spike at 1 s is gone
+  for bad in (0, 2, 3.0):
+    with pytest.raises(ValueError, match="odd integer"):
+      detection.smooth_probabilities(probs, bad)
+  with pytest.raises(ValueError, match="method"):
+    detection.smooth_probabilities(probs, 3, "max")
+
+
 def test_study_clips_and_audio_only_wavs(detector, shared_data, tmp_path):
   avis = sorted((shared_data / "seed_samples/3DCNN/baby").glob("*.avi"))
   wavs = sorted((shared_data / "seed_samples/SVM/babywav").glob("*.wav"))
@@ -104,6 +122,10 @@ def test_study_clips_and_audio_only_wavs(detector, shared_data, tmp_path):
     assert 3.9 < result["duration_s"] < 4.2
     assert result["num_windows"] == len(result["windows"]) == 1
     assert all(0.0 <= w["probability"] <= 1.0 for w in result["windows"])
+    assert result["smoothing"] == {"windows": 3, "method": "median"}
+    # One window: smoothing leaves it as it is.
+    assert [w["smoothed_probability"] for w in result["windows"]] == [
+        w["probability"] for w in result["windows"]]
     expected = ["audio", "video"] if path.endswith(".avi") else ["audio"]
     assert result["modalities_used"] == expected
     if path.endswith(".wav"):
@@ -122,6 +144,8 @@ def test_window_count_follows_the_hop_on_a_20s_mp4(detector, tmp_path):
   np.testing.assert_allclose(one.window_starts_s, np.arange(17.0))
   assert not one.padded.any()
   assert one.modalities_used == ("audio", "video")
+  np.testing.assert_array_equal(one.smoothed_probabilities,
+                                detection.smooth_probabilities(one.probabilities, 3, "median"))
   # Every 2.5 s: full windows at 0..15 and a padded tail window at 17.5 (2.5 s of media).
   coarse = detector.detect(str(path), hop_s=2.5)
   np.testing.assert_allclose(coarse.window_starts_s, np.arange(8) * 2.5)

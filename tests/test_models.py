@@ -14,7 +14,7 @@ from babycry_jax.models import batch_inputs, complexity, encoders
 
 EXPECTED_MODALITIES = {
     "svm": ("audio",), "cnn2": ("audio",), "cnn4": ("audio",), "cnn6": ("audio",),
-    "lstm": ("audio",), "c3d": ("video",),
+    "lstm": ("audio",), "cnn_pool": ("audio",), "c3d": ("video",),
     "fusion_cnn_cnn_fc": ("audio", "video"), "fusion_cnn_3dcnn_fc": ("audio", "video"),
     "fusion_cnn_cnn_lstm": ("audio", "video"), "fusion_cnn_3dcnn_lstm": ("audio", "video"),
     "fusion_bottleneck": ("audio", "video"),

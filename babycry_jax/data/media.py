@@ -123,7 +123,8 @@ class Window:
   """One window of media: spec.window_s long starting at start_s.
 
   duration_s is the length of real media inside the window (less than
-  spec.window_s only when padded). audio: float32 [spec.window_samples] or None
+  spec.window_s only when padded; the rest of a padded window loops that
+  media, see loop_to_length). audio: float32 [spec.window_samples] or None
   without an audio track; frames: uint8 [spec.num_frames, size, size, C] or
   None without a video track.
   """
@@ -620,6 +621,18 @@ def read_frames(path: str, times_s: Sequence[float], size: int, channels: int) -
 # ----------------------------------------------------------------------------- windows
 
 
+def loop_to_length(content: np.ndarray, length: int) -> np.ndarray:
+  """float32 [length]: audio content [n] repeated end to end and cut to length.
+
+  How a window shorter than spec.window_s is filled: the padded window equals
+  the window of the same sound played in a loop, so padding carries no signal
+  a model could learn (zeros or a frozen last frame would).
+  """
+  if len(content) == 0:
+    raise ValueError("cannot loop empty content")
+  return np.resize(np.asarray(content, np.float32), length)
+
+
 class _WindowReader:
   """Cuts a planned sequence of windows (non-decreasing starts) from one file in one pass.
 
@@ -651,8 +664,9 @@ class _WindowReader:
 
   def _frame_times(self, start_s: float, content_end_s: float) -> np.ndarray:
     times = frame_times(start_s, self._spec)
-    # Past the content end the last frame before it repeats.
-    return np.minimum(times, start_s + max(self._content_s(start_s, content_end_s), 0.0) - 1e-6)
+    # Past the content end the content plays again from its start, as in a looped file.
+    content_s = self._content_s(start_s, content_end_s)
+    return np.where(times < start_s + content_s, times, start_s + np.mod(times - start_s, content_s))
 
   def windows(self) -> Iterator[Window]:
     spec = self._spec
@@ -670,7 +684,7 @@ class _WindowReader:
       if self._audio is not None:
         audio = _resampled(self._audio, spec.sample_rate, start_s, spec.window_samples)
         if padded:
-          audio[max(int(round(content_s * spec.sample_rate)), 0):] = 0.0
+          audio = loop_to_length(audio[:int(round(content_s * spec.sample_rate))], spec.window_samples)
       frames = None
       if self._video is not None:
         while next_request <= last_request[k]:
@@ -712,9 +726,10 @@ def iter_windows(path: str, spec: FeatureSpec, hop_s: Optional[float] = None, *,
   """Windows of spec.window_s every hop_s over a recording (or its [start_s, end_s) part).
 
   Decodes incrementally: an hour of video is never held at once. A final
-  partial window, or an input shorter than one window, is zero-padded (video:
-  last frame repeated) with padded=True under short_policy "pad" and dropped
-  under "skip". A missing track gives None, never invented data.
+  partial window, or an input shorter than one window, is filled by looping its
+  content (audio tiled, video frames shown again from the content's start) with
+  padded=True under short_policy "pad", and dropped under "skip". A missing
+  track gives None, never invented data.
 
   Raises:
     MediaError: the file is bad (see probe), or its usable span is shorter

@@ -1,0 +1,29 @@
+"""A small CNN with attention pooling over time (`cnn_pool`) on the real-world dataset:
+cries and cry-in-background mixtures against hard negatives of eight source groups.
+
+Build the dataset first (it needs ../shared/data/real_audio and real_world):
+  python -m preprocess.real_world_recipe --shared ../shared/data --output data/real_world
+then train:
+  python -m babycry_jax.train --config configs/real_world.py --workdir runs/rw_cnn_pool
+
+Audio only. It beat the study's LSTM (configs/real_world_lstm.py) on validation
+(README, real-world recipe), so it is the recipe's model.
+
+`--config.model_kwargs.pooling=mean` pools by the mean instead; `--config.augment.spec_augment=True`
+adds SpecAugment masks.
+"""
+from typing import Optional
+
+import ml_collections
+
+from configs import default
+
+
+def get_config(dataset_dir: Optional[str] = None) -> ml_collections.ConfigDict:
+  c = default.model_config("cnn_pool", optimizer="adam", learning_rate=1e-3, batch_size=32,
+                           num_epochs=12)
+  c.model_kwargs = ml_collections.ConfigDict(dict(pooling="attention", batch_norm=True))
+  c.dataset_dir = dataset_dir or "data/real_world"
+  c.dataset_command = ("python -m preprocess.real_world_recipe --shared ../shared/data "
+                       f"--output {c.dataset_dir}")
+  return c
