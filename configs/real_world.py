@@ -16,13 +16,11 @@ from typing import Optional
 
 import ml_collections
 
-from configs import default
+from configs import cnn_pool
 
 
 def get_config(dataset_dir: Optional[str] = None) -> ml_collections.ConfigDict:
-  c = default.model_config("cnn_pool", optimizer="adam", learning_rate=1e-3, batch_size=32,
-                           num_epochs=12)
-  c.model_kwargs = ml_collections.ConfigDict(dict(pooling="attention", batch_norm=True))
+  c = cnn_pool.get_config()
   c.dataset_dir = dataset_dir or "data/real_world"
   c.dataset_command = ("python -m preprocess.real_world_recipe --shared ../shared/data "
                        f"--output {c.dataset_dir}")
