@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import bisect
 import io
-import os
 import struct
 import threading
 from typing import BinaryIO, Iterable, Iterator
@@ -75,24 +74,6 @@ def write_shard(path: str, payloads: Iterable[bytes]) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------- sequential reading
-
-def iter_spans(path: str, verify: bool = True) -> Iterator[tuple[int, int]]:
-  """Yields (payload offset, payload length) of each record of a local TFRecord file."""
-  with open(path, "rb") as f:
-    offset = 0
-    while True:
-      header = f.read(_HEADER_BYTES)
-      if not header:
-        return
-      if len(header) < _HEADER_BYTES:
-        raise IOError(f"{path}: truncated TFRecord header at byte {offset}")
-      (length,) = struct.unpack("<Q", header[:8])
-      if verify and struct.unpack("<I", header[8:])[0] != masked_crc(header[:8]):
-        raise IOError(f"{path}: corrupt TFRecord length at byte {offset}")
-      f.seek(length + 4, os.SEEK_CUR)
-      yield offset + _HEADER_BYTES, length
-      offset += length + _FRAMING_BYTES
-
 
 def read_records(path: str) -> Iterator[bytes]:
   """Yields the payload of every record of a TFRecord file (local or gs://), checking CRCs."""
