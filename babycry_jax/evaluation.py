@@ -41,7 +41,7 @@ _SUFFIX = {"both": "", "audio": "_audio_only", "video": "_video_only"}
 
 
 def hide_modality(inputs: dict[str, Any], hidden: str | None) -> dict[str, Any]:
-  """Model inputs of one example with a track marked missing and zeroed.
+  """Model inputs (one example or a batch) with a track marked missing and zeroed.
 
   Zeros are what the decoder gives a clip that really lacks the track, so the
   model sees exactly a missing modality.
@@ -54,21 +54,6 @@ def hide_modality(inputs: dict[str, Any], hidden: str | None) -> dict[str, Any]:
   for key in schema.MODALITY_INPUTS[hidden]:
     out[key] = np.zeros_like(inputs[key])
   return out
-
-
-class _HidingReader:
-  """A SplitReader whose examples have one modality hidden (for eval_batches)."""
-
-  def __init__(self, reader: ip.SplitReader, hidden: str | None):
-    self._reader = reader
-    self._hidden = hidden
-
-  def __len__(self) -> int:
-    return len(self._reader)
-
-  def read_many(self, positions: np.ndarray) -> list[dict[str, Any] | None]:
-    return [None if e is None else hide_modality(e, self._hidden)
-            for e in self._reader.read_many(positions)]
 
 
 @dataclasses.dataclass
@@ -104,27 +89,27 @@ class Evaluator:
     self._state = self._strategy.replicate(run.state)
     devices = jax.local_device_count()
     self._batch_size = devices * max(1, 32 // devices)
-    self._readers: dict[str, ip.SplitReader] = {}
+    self._splits: dict[str, ip.Split] = {}
     self._cache: dict[tuple[str, str], SplitPredictions] = {}
 
-  def _reader(self, split: str) -> ip.SplitReader:
-    if split not in self._readers:
-      self._readers[split] = ip.SplitReader(self.run.config.dataset_dir, split,
-                                            self.run.config.audio_frames,
-                                            self.run.config.video_frames)
-    return self._readers[split]
+  def _split(self, split: str) -> ip.Split:
+    if split not in self._splits:
+      self._splits[split] = ip.Split(self.run.config.dataset_dir, split,
+                                     self.run.config.audio_frames, self.run.config.video_frames)
+    return self._splits[split]
 
   def predict(self, split: str, modality: str = "both") -> SplitPredictions:
     """Scores every clip of `split` with the tracks of `modality` visible."""
     key = (split, modality)
     if key not in self._cache:
-      reader = self._reader(split)
-      if len(reader) == 0:
+      data = self._split(split)
+      if len(data) == 0:
         raise ValueError(f"split {split!r} of {self.run.config.dataset_dir} has no examples")
+      hidden = MODALITY_SETTINGS[modality]
       result, labels, scores = forward.score_split(
           self._strategy, self._p_eval, self._state,
-          _HidingReader(reader, MODALITY_SETTINGS[modality]), self._batch_size)
-      records = [reader.decoder.parse(reader.source[i]) for i in range(len(reader))]
+          (hide_modality(b, hidden) for b in data.eval_batches(self._batch_size)))
+      records = [data.example(i) for i in range(len(data))]
       self._cache[key] = SplitPredictions(
           clip_ids=[r["clip_id"].decode() for r in records],
           source_ids=[r["source_id"].decode() for r in records],

@@ -6,7 +6,7 @@ own), so a change to how a model is applied changes them all alike.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -42,15 +42,15 @@ def probability_of(logits_: jax.Array) -> jax.Array:
   return jax.nn.softmax(logits_.astype(jnp.float32))[:, schema.CRYING]
 
 
-def score_split(strategy, p_eval_step: Callable, state: Any, reader, batch_size: int
+def score_split(strategy, p_eval_step: Callable, state: Any, batches: Iterable[Mapping[str, Any]]
                 ) -> tuple[dict, np.ndarray, np.ndarray]:
   """(metrics over the whole split, labels, scores) of every example, in stored order.
 
-  `p_eval_step` is train_step.build_eval_step's; `reader` an input_pipeline.SplitReader
-  (or anything with its len() and read_many()). Padding examples (weight 0) are dropped.
+  `p_eval_step` is train_step.build_eval_step's; `batches` input_pipeline.Split.eval_batches'
+  (every process's share of the split). Padding examples (weight 0) are dropped.
   """
   scores, labels, weights, loss_sum, count = [], [], [], 0.0, 0.0
-  for batch in input_pipeline.eval_batches(reader, batch_size):
+  for batch in batches:
     out = p_eval_step(state, strategy.shard_batch(batch))
     scores.append(strategy.to_host(out["score"]))
     labels.append(batch["label"].reshape(-1))
@@ -61,7 +61,7 @@ def score_split(strategy, p_eval_step: Callable, state: Any, reader, batch_size:
   scores, labels, weights = (np.concatenate(x) for x in (scores, labels, weights))
   if jax.process_count() > 1:
     gathered = multihost_utils.process_allgather(np.stack([scores, labels, weights]))
-    scores, labels, weights = (np.concatenate(list(gathered[:, i])) for i in range(3))
+    scores, labels, weights = (input_pipeline.in_stored_order(gathered[:, i]) for i in range(3))
   keep = weights > 0
   result = metrics.binary_metrics(labels[keep], scores[keep])
   result["loss"] = loss_sum / max(count, 1.0)

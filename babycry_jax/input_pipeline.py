@@ -1,20 +1,34 @@
-"""Everything about data between the dataset dir and the devices (TF-free).
+"""Everything about data between the dataset dir and the devices, on Grain.
 
-Training batches are shaped [local_devices, per_device_batch, ...]. The order
-of examples is a pure function of (seed, epoch), each JAX process takes its
-own slice of every global batch, and a position (epoch, batch) is all a
-checkpoint needs to resume the stream exactly.
+A split's records are a Grain random-access source over the indexed TFRecord
+shards. Training reads them as one endless stream: Grain shuffles every epoch
+with its own permutation of (seed, epoch), and global batch k is examples
+[k*B, (k+1)*B) of that stream whatever the number of processes; process p
+takes every P-th of them (Grain's interleaved sharding), so processes read
+disjoint records and the global batch does not depend on how many there are.
+Batches are cut from the stream before any worker sees it, so the order does
+not depend on the number of workers either. Epochs run into each other: no
+record is dropped, and `steps_per_epoch` is just len(train) // batch.
+
+Worker processes parse, crop and batch (frames stay uint8, a quarter of the
+bytes through shared memory); the main process normalizes whole batches and
+shapes them [local_devices, per_device_batch, ...].
+
+Where a stream stands is one number, the examples it has handed out (the
+checkpoint keeps it beside the train state): `train_dataset(start=...)`
+continues there bit-exactly with any number of workers, devices or processes.
+Grain's own iterator state is not saved: it is shaped by the worker count.
 """
 from __future__ import annotations
 
-import concurrent.futures
-import dataclasses
-import queue
-import threading
+import math
+import os
 from typing import Any, Iterator
 
+import grain
 import jax
 import numpy as np
+from absl import flags
 
 from babycry_jax.console import logger
 from babycry_jax.data import schema
@@ -26,150 +40,152 @@ Batch = dict[str, np.ndarray]
 log = logger()
 
 
-@dataclasses.dataclass(frozen=True)
-class Position:
-  """Where a training stream stands: the next batch to read is `batch` of `epoch`."""
-  epoch: int = 0
-  batch: int = 0
+def resolve_worker_count(worker_count: int) -> int:
+  """-1 means one worker process per core this process may use."""
+  if worker_count == -1:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+  if worker_count < 0:
+    raise ValueError(f"loader worker_count must be -1 (one per core) or >= 0, got {worker_count}")
+  return worker_count
 
 
-def _stack(examples: list[dict[str, Any]]) -> Batch:
-  return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
+class RecordSource:
+  """Grain's random-access source over one split: `source[i]` is record i's bytes.
 
+  With `skip_corrupt` a record failing its CRC is logged and read as no bytes
+  (DecodeRecord makes it a weight-0 example; None would mean "filtered out" to
+  Grain); otherwise the CorruptRecordError, naming shard and record, stops the run.
+  """
 
-def _empty_like(example: dict[str, Any]) -> dict[str, Any]:
-  return {k: np.zeros_like(v) for k, v in example.items()}
-
-
-class SplitReader:
-  """Reads and decodes examples of one split, skipping or raising on corrupt records."""
-
-  def __init__(self, dataset_dir: str, split: str, audio_frames: int, video_frames: int,
-               skip_corrupt: bool = False, num_threads: int = 4):
-    self.metadata = schema.read_metadata(dataset_dir)
-    self.source = TFRecordSource(dataset_dir, split)
-    self.decoder = ExampleDecoder(self.metadata, audio_frames, video_frames)
+  def __init__(self, records: TFRecordSource, skip_corrupt: bool):
+    self.records = records
     self.skip_corrupt = skip_corrupt
-    self.num_corrupt = 0
-    self._pool = concurrent.futures.ThreadPoolExecutor(num_threads)
 
   def __len__(self) -> int:
-    return len(self.source)
+    return len(self.records)
 
-  def _read(self, position: int) -> dict[str, Any] | None:
+  def __getitem__(self, position: int) -> bytes:
     try:
-      return self.decoder.model_inputs(self.decoder.parse(self.source[position]))
+      return self.records[position]
     except CorruptRecordError as e:
       if not self.skip_corrupt:
         raise
       log.warning("skipping %s", e)
-      self.num_corrupt += 1
-      return None
+      return b""
 
-  def read_many(self, positions: np.ndarray) -> list[dict[str, Any] | None]:
-    return list(self._pool.map(self._read, positions.tolist()))
-
-
-def _to_devices(examples: list[dict[str, Any] | None], template: dict[str, Any],
-                local_devices: int) -> Batch:
-  """[n] examples -> [local_devices, n // local_devices, ...]; missing ones get weight 0."""
-  filled = [e if e is not None else _empty_like(template) for e in examples]
-  batch = _stack(filled)
-  return {k: v.reshape((local_devices, -1) + v.shape[1:]) for k, v in batch.items()}
+  def __repr__(self) -> str:  # Grain names the source in errors and iterator states
+    return f"RecordSource(split={self.records.split!r}, records={len(self)})"
 
 
-class TrainStream:
-  """An endless stream of training batches from a Position on.
+class DecodeRecord(grain.transforms.Map):
+  """Record bytes -> decoder.raw_inputs (a skipped record -> a weight-0 stand-in)."""
 
-  Every global batch holds `global_batch` examples drawn without replacement
-  from a per-epoch permutation seeded by (seed, epoch); the last incomplete
-  batch of an epoch is dropped. Process p of P takes rows [p*n/P, (p+1)*n/P).
-  """
+  def __init__(self, decoder: ExampleDecoder):
+    self.decoder = decoder
 
-  def __init__(self, reader: SplitReader, global_batch: int, seed: int,
-               position: Position = Position(), prefetch: int = 2):
-    self.reader = reader
-    self.global_batch = global_batch
-    self.seed = seed
-    process_count, local_devices = jax.process_count(), jax.local_device_count()
-    devices = process_count * local_devices
-    if global_batch % devices:
-      raise ValueError(f"batch_size={global_batch} must be divisible by the {devices} devices")
-    self.process_batch = global_batch // process_count
+  def map(self, serialized: bytes) -> dict[str, np.ndarray]:
+    if not serialized:
+      return self.decoder.padding_inputs()
+    return self.decoder.raw_inputs(self.decoder.parse(serialized))
+
+
+class NormalizeBatch(grain.transforms.Map):
+  """A stacked batch of raw inputs -> model inputs shaped [local_devices, n // local_devices, ...]."""
+
+  def __init__(self, decoder: ExampleDecoder, local_devices: int):
+    self.decoder = decoder
     self.local_devices = local_devices
-    self.steps_per_epoch = len(reader) // global_batch
-    if self.steps_per_epoch == 0:
-      raise ValueError(f"the training split has {len(reader)} examples, fewer than one "
+
+  def map(self, batch: Batch) -> Batch:
+    batch = self.decoder.normalize(batch)
+    return {k: np.asarray(v).reshape((self.local_devices, -1) + np.shape(v)[1:])
+            for k, v in batch.items()}
+
+
+def _grain_flags_parsed() -> None:
+  # Grain reads its options from absl flags; a process not started through
+  # absl.app (tests, notebooks, benchmarks) gets their defaults.
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS.mark_as_parsed()
+
+
+class Split:
+  """One split of a dataset dir: its records, decoder and Grain datasets."""
+
+  def __init__(self, dataset_dir: str, split: str, audio_frames: int, video_frames: int,
+               skip_corrupt: bool = False):
+    self.metadata = schema.read_metadata(dataset_dir)
+    self.records = TFRecordSource(dataset_dir, split)
+    self.decoder = ExampleDecoder(self.metadata, audio_frames, video_frames)
+    self.source = RecordSource(self.records, skip_corrupt)
+
+  def __len__(self) -> int:
+    return len(self.records)
+
+  def example(self, position: int) -> dict[str, Any]:
+    """Record `position` as stored (decoder.parse)."""
+    return self.decoder.parse(self.records[position])
+
+  def _process_share(self, global_batch: int) -> tuple[int, int, int]:
+    """(process_index, process_count, process_batch), checking the batch divides evenly."""
+    process_count = jax.process_count()
+    devices = process_count * jax.local_device_count()
+    if global_batch % devices:
+      raise ValueError(f"batch size {global_batch} must be divisible by the {devices} devices")
+    return jax.process_index(), process_count, global_batch // process_count
+
+  def train_dataset(self, global_batch: int, seed: int, start: int = 0, worker_count: int = 0,
+                    worker_buffer_size: int = 2, read_threads: int = 2) -> grain.IterDataset:
+    """This process's endless stream of training batches, from example `start` of the global
+    stream on (see the module docstring); `worker_count` -1 is one worker per core."""
+    process_index, process_count, process_batch = self._process_share(global_batch)
+    if len(self) < global_batch:
+      raise ValueError(f"the training split has {len(self)} examples, fewer than one "
                        f"batch of {global_batch}")
-    self.position = position  # of the next batch handed out
-    self._template = None
-    self._queue: queue.Queue = queue.Queue(maxsize=prefetch)
-    self._stop = threading.Event()
-    self._thread = threading.Thread(target=self._produce, args=(position,), daemon=True)
-    self._thread.start()
+    _grain_flags_parsed()
+    stream = grain.MapDataset.source(self.source).shuffle(seed=seed).repeat()[start:]
+    batches = (stream[process_index::process_count]
+               .map(DecodeRecord(self.decoder))
+               .batch(process_batch))
+    ds = batches.to_iter_dataset(grain.ReadOptions(num_threads=read_threads,
+                                                   prefetch_buffer_size=worker_buffer_size))
+    workers = resolve_worker_count(worker_count)
+    if workers:
+      ds = ds.mp_prefetch(grain.MultiprocessingOptions(
+          num_workers=workers, per_worker_buffer_size=worker_buffer_size))
+    return ds.map(NormalizeBatch(self.decoder, jax.local_device_count()))
 
-  def permutation(self, epoch: int) -> np.ndarray:
-    return np.random.default_rng([self.seed, epoch]).permutation(len(self.reader))
+  def eval_batches(self, global_batch: int, read_threads: int = 2) -> Iterator[Batch]:
+    """Every example exactly once, this process's share, in stored order.
 
-  def _positions(self, pos: Position) -> np.ndarray:
-    rows = self.permutation(pos.epoch)[pos.batch * self.global_batch:(pos.batch + 1) * self.global_batch]
-    start = jax.process_index() * self.process_batch
-    return rows[start:start + self.process_batch]
-
-  def _produce(self, pos: Position) -> None:
-    try:
-      while not self._stop.is_set():
-        examples = self.reader.read_many(self._positions(pos))
-        if self._template is None:
-          self._template = next(e for e in examples if e is not None)
-        batch = _to_devices(examples, self._template, self.local_devices)
-        nxt = Position(pos.epoch, pos.batch + 1)
-        if nxt.batch == self.steps_per_epoch:
-          nxt = Position(pos.epoch + 1, 0)
-        while not self._stop.is_set():
-          try:
-            self._queue.put((batch, nxt), timeout=0.1)
-            break
-          except queue.Full:
-            pass
-        pos = nxt
-    except BaseException as e:  # hand the failure to the consumer
-      self._queue.put((e, None))
-
-  def __iter__(self) -> Iterator[Batch]:
-    return self
-
-  def __next__(self) -> Batch:
-    batch, nxt = self._queue.get()
-    if isinstance(batch, BaseException):
-      raise batch
-    self.position = nxt
-    return batch
-
-  def close(self) -> None:
-    self._stop.set()
+    Process p holds records p, p+P, p+2P, ...; every process yields
+    ceil(len / global_batch) batches, the last ones padded with weight-0
+    examples, so metrics count each real example once whatever the number of
+    devices. `in_stored_order` puts gathered per-example values back in order.
+    """
+    process_index, process_count, process_batch = self._process_share(global_batch)
+    _grain_flags_parsed()
+    mine = grain.MapDataset.source(self.source)[process_index::process_count]
+    ds = (mine.map(DecodeRecord(self.decoder)).batch(process_batch)
+          .to_iter_dataset(grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=4)))
+    to_devices = NormalizeBatch(self.decoder, jax.local_device_count())
+    padding = self.decoder.padding_inputs()
+    num_batches, done = math.ceil(len(self) / global_batch), 0
+    for batch in ds:
+      short = process_batch - len(batch["weight"])
+      if short:
+        batch = {k: np.concatenate([v, np.stack([padding[k]] * short)]) for k, v in batch.items()}
+      yield to_devices.map(batch)
+      done += 1
+    empty = {k: np.stack([v] * process_batch) for k, v in padding.items()}
+    for _ in range(num_batches - done):
+      yield to_devices.map(empty)
 
 
-def eval_batches(reader: SplitReader, global_batch: int) -> Iterator[Batch]:
-  """Every example of the split exactly once, in stored order, this process's share.
+def in_stored_order(per_process: np.ndarray) -> np.ndarray:
+  """[processes, n] values of Split.eval_batches' examples -> one array in stored order.
 
-  The last batch is padded with weight-0 examples, so metrics count each real
-  example once whatever the number of devices.
+  Example i of process p is record p + P*i, so the order is the transposed one;
+  padding (records past the end) comes last.
   """
-  process_count, process_index = jax.process_count(), jax.process_index()
-  local_devices = jax.local_device_count()
-  if global_batch % (process_count * local_devices):
-    raise ValueError(f"eval batch {global_batch} must be divisible by "
-                     f"{process_count * local_devices} devices")
-  process_batch = global_batch // process_count
-  template = None
-  for start in range(0, len(reader), global_batch):
-    rows = np.arange(start, min(start + global_batch, len(reader)))
-    rows = rows[process_index * process_batch:(process_index + 1) * process_batch]
-    examples = reader.read_many(rows) if len(rows) else []
-    if template is None:
-      template = next((e for e in examples if e is not None), None)
-      if template is None:
-        template = reader.read_many(np.arange(1))[0]
-    examples += [None] * (process_batch - len(examples))
-    yield _to_devices(examples, template, local_devices)
+  return np.asarray(per_process).T.reshape(-1)

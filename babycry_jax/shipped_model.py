@@ -71,10 +71,10 @@ def export(run: Run, out_dir: str, validation, sample_size: int, info: dict[str,
   writer.writerows(validation.rows())
   storage.write_text(os.path.join(out_dir, PREDICTIONS_FILE), buffer.getvalue())
   from babycry_jax import input_pipeline
-  reader = input_pipeline.SplitReader(run.config.dataset_dir, "validation", run.config.audio_frames,
-                                      run.config.video_frames)
+  split = input_pipeline.Split(run.config.dataset_dir, "validation", run.config.audio_frames,
+                               run.config.video_frames)
   picked = np.concatenate([np.flatnonzero(validation.labels == k)[:sample_size // 2] for k in (0, 1)])
-  records = [reader.decoder.parse(reader.source[int(i)]) for i in picked]
+  records = [split.example(int(i)) for i in picked]
   np.savez_compressed(
       os.path.join(out_dir, SAMPLE_FILE),
       log_mel=np.stack([r[schema.LOG_MEL][:run.config.audio_frames] for r in records]).astype(np.float16),

@@ -65,27 +65,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     runs.write_config(workdir, config)
 
   strategy = strategies.create(config.parallel)
-  train_reader = ip.SplitReader(dataset_dir, "train", config.audio_frames, config.video_frames,
-                                skip_corrupt=config.skip_corrupt_records)
-  val_reader = ip.SplitReader(dataset_dir, "validation", config.audio_frames, config.video_frames,
-                              skip_corrupt=config.skip_corrupt_records)
-  steps_per_epoch = len(train_reader) // config.batch_size
+  train_split, val_split = (
+      ip.Split(dataset_dir, name, config.audio_frames, config.video_frames,
+               skip_corrupt=config.skip_corrupt_records) for name in ("train", "validation"))
+  steps_per_epoch = len(train_split) // config.batch_size
   total_steps = int(config.num_epochs * steps_per_epoch)
   eval_batch = config.eval_batch_size or config.batch_size
 
   model = create_model(config, bn_axis_name=strategy.axis_name)
   state = create_train_state(config, model, spec, steps_per_epoch)
   ckpt = checkpointing.Checkpointer(workdir, keep_latest=config.checkpoint_keep)
-  position, best_f1 = ip.Position(), float("-inf")
+  examples_read, best_f1 = 0, float("-inf")
   if ckpt.latest_step() is not None:
     step = ckpt.latest_step()
     state, meta = ckpt.restore(step, state)
-    position = ip.Position(**meta["position"])
+    # Checkpoints from before the loader kept its position read one batch per step.
+    examples_read = meta.get("examples_read", step * config.batch_size)
     best_f1 = meta.get("best_val_f1", best_f1)
-    log.info("resuming from checkpoint at step %d (epoch %d, batch %d)",
-                 step, position.epoch, position.batch)
+    log.info("resuming from checkpoint at step %d (epoch %.2f, example %d of the stream)",
+             step, step / steps_per_epoch, examples_read)
   start_step = int(state.step)
-  stream = ip.TrainStream(train_reader, config.batch_size, config.seed, position)
+  loader = config.loader
+  stream = iter(train_split.train_dataset(
+      config.batch_size, config.seed, start=examples_read, worker_count=loader.worker_count,
+      worker_buffer_size=loader.worker_buffer_size, read_threads=loader.read_threads))
 
   writer = MetricWriter(workdir)
   p_train_step = build_train_step(config, model, strategy)
@@ -95,13 +98,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   log.info("training %s on %d devices (%d processes): %d examples, %d steps/epoch, "
                "global batch %d, steps %d -> %d", config.model, jax.device_count(),
-               jax.process_count(), len(train_reader), steps_per_epoch, config.batch_size,
+               jax.process_count(), len(train_split), steps_per_epoch, config.batch_size,
                start_step, total_steps)
 
   def save(step: int, val: dict | None):
     t0 = time.perf_counter()
-    meta = {"position": {"epoch": stream.position.epoch, "batch": stream.position.batch},
-            "best_val_f1": best_f1, "metrics": {} if val is None else {"val_f1": val["f1"], **{
+    meta = {"examples_read": examples_read, "best_val_f1": best_f1,
+            "metrics": {} if val is None else {"val_f1": val["f1"], **{
                 f"val_{k}": v for k, v in val.items() if isinstance(v, float)}},
             "config": json.loads(config.to_json_best_effort())}
     ckpt.save(step, strategy.unreplicate(state), meta, None if val is None else val["f1"])
@@ -115,6 +118,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     while step < total_steps:
       t0 = time.perf_counter()
       batch = next(stream)
+      examples_read += config.batch_size
       window["wait"] += time.perf_counter() - t0
       t1 = time.perf_counter()
       state, step_metrics = p_train_step(state, strategy.shard_batch(batch))
@@ -127,7 +131,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         _check_finite(*pending)
       pending = (step, step_metrics)
 
-      epoch_done = stream.position.batch == 0
+      epoch_done = step % steps_per_epoch == 0
       if step % config.log_every_steps == 0 or epoch_done or step == total_steps:
         _check_finite(*pending)
         host = strategy.first(step_metrics)
@@ -149,7 +153,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         window = {"wait": 0.0, "start": time.perf_counter(), "steps": 0, "compile": 0.0, "ckpt": 0.0}
 
       if epoch_done or step == total_steps:
-        val, _, _ = forward.score_split(strategy, p_eval_step, state, val_reader, eval_batch)
+        val, _, _ = forward.score_split(strategy, p_eval_step, state,
+                                        val_split.eval_batches(eval_batch))
         best_f1 = max(best_f1, val["f1"])
         writer.write(step, "val", {k: v for k, v in val.items() if isinstance(v, float)},
                      f"validation at step {step}: f1 {val['f1']:.4f} acc {val['accuracy']:.4f} "

@@ -144,24 +144,39 @@ def run_hw(settings: dict, state: dict, log) -> list[dict[str, Any]]:
 def run_input(settings: dict, state: dict, log) -> list[dict[str, Any]]:
   from benchmarks import input_pipeline_speed as ips
   dataset_dir = ips.ensure_dataset(log=log)
-  ours = ips.measure_ours(dataset_dir, settings["input"])
-  log(f"[input] ours {ours['examples_per_s']:.1f} ex/s ({ours['records']} train records)")
   tf_data = ips.measure_tf_data(dataset_dir, settings["input"])
   log(f"[input] tf.data {tf_data['examples_per_s']:.1f} ex/s")
+  baseline_name = f"tf.data (TF {tf_data['tensorflow']}) parse_single_example + batch + prefetch"
+  # The config's default (one worker per core), then 0, 1 and 2 workers, each against the
+  # same tf.data figure.
+  runs = {}
+  for worker_count in (-1, 0, 1, 2):
+    runs[worker_count] = ips.measure_ours(dataset_dir, settings["input"], worker_count)
+    log(f"[input] Grain loader, {runs[worker_count]['worker_count']} workers"
+        f"{' (default)' if worker_count == -1 else ''}: "
+        f"{runs[worker_count]['examples_per_s']:.1f} ex/s")
+  ours = runs[-1]
   stages = ips.stage_breakdown(dataset_dir)
   _, fusion = _timed_step("fusion_cnn_3dcnn_lstm", settings, state, log)
   state["details"]["input"] = {"dataset_dir": dataset_dir, "ours": ours, "tf_data": tf_data,
+                               "by_worker_count": {str(k): v for k, v in runs.items() if k >= 0},
                                "stages_ms_per_record": stages}
   where = f"{ours['records']} train records of {dataset_dir}, batch {ours['batch_size']}"
-  return [
-      measurement("input/vs_tf_data", "loader examples/s (SplitReader + TrainStream)",
-                  "examples/s", ours["examples_per_s"], tf_data["examples_per_s"],
-                  f"tf.data (TF {tf_data['tensorflow']}) parse_single_example + batch + prefetch",
+  rows = [
+      measurement("input/vs_tf_data",
+                  f"Grain loader examples/s, default {ours['worker_count']} workers (one per core)",
+                  "examples/s", ours["examples_per_s"], tf_data["examples_per_s"], baseline_name,
                   INPUT_VS_TF_DATA_GOAL, where),
       measurement("input/vs_training", "loader examples/s against what training consumes",
                   "examples/s", ours["examples_per_s"], fusion["examples_per_s"],
                   "fusion_cnn_3dcnn_lstm train step (paper size)", INPUT_VS_TRAINING_GOAL, where),
   ]
+  for worker_count in (0, 1, 2):
+    rows.append(measurement(
+        f"input/workers_{worker_count}", f"Grain loader examples/s, {worker_count} workers",
+        "examples/s", runs[worker_count]["examples_per_s"], tf_data["examples_per_s"],
+        baseline_name, None, where))
+  return rows
 
 
 def run_preprocess(settings: dict, state: dict, log) -> list[dict[str, Any]]:
@@ -230,8 +245,8 @@ def profile_notes(rows: list[dict[str, Any]], state: dict, log) -> tuple[str, di
     total = sum(stages.values())
     biggest = max(stages, key=stages.get)
     sentences.append(
-        f"input: {total:.1f} ms of CPU per record in our loader, {100 * stages[biggest] / total:.0f}% "
-        f"in {biggest} ({', '.join(f'{k} {v:.1f} ms' for k, v in stages.items())})")
+        f"input: {total:.2f} ms of CPU per record in our loader, one thread, {100 * stages[biggest] / total:.0f}% "
+        f"in {biggest} ({', '.join(f'{k} {v:.2f} ms' for k, v in stages.items())})")
   preprocess = state["details"].get("preprocess")
   if preprocess and any(n.startswith("preprocess/") for n in missed):
     memory = {mode: ", ".join(f"{mib:.0f} at {clips}" for clips, mib in by_clips.items())

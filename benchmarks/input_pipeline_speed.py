@@ -2,8 +2,9 @@
 
     python -m benchmarks --only input [--quick]
 
-Ours is babycry_jax.input_pipeline (SplitReader + TrainStream, one process,
-global batch 32) on the train split; the baseline, in the TensorFlow venv, is
+Ours is babycry_jax.input_pipeline (the Grain loader, global batch 32, with 0,
+1 and 2 worker processes and with the config's default, one per core) on the
+train split, timed to normalized batches in this process; the baseline, in the TensorFlow venv, is
 the usual tf.data recipe over the same shard files: TFRecordDataset ->
 shuffle -> map(tf.io.parse_single_example with the schema's feature spec, the
 same crop to 300 mel frames / 18 frames and the same normalization, parallel)
@@ -87,17 +88,22 @@ def tf_data_spec(dataset_dir: str, split: str = "train", audio_frames: int = AUD
   }
 
 
-def measure_ours(dataset_dir: str, protocol: Protocol, batch_size: int = BATCH_SIZE,
-                 audio_frames: int = AUDIO_FRAMES, video_frames: int = VIDEO_FRAMES) -> dict[str, Any]:
-  """Examples/s of SplitReader + TrainStream handing out training batches.
+def measure_ours(dataset_dir: str, protocol: Protocol, worker_count: int = -1,
+                 batch_size: int = BATCH_SIZE, audio_frames: int = AUDIO_FRAMES,
+                 video_frames: int = VIDEO_FRAMES) -> dict[str, Any]:
+  """Examples/s of the Grain loader handing out normalized training batches.
 
   Returns:
-    {"examples_per_s", "seconds_per_batch", "runs_s", "records", "batch_size",
+    {"examples_per_s", "seconds_per_batch", "runs_s", "records", "batch_size", "worker_count",
      "batch_shapes": {key: shape of one batch}}
   """
   from babycry_jax import input_pipeline as ip
-  reader = ip.SplitReader(dataset_dir, "train", audio_frames, video_frames)
-  stream = ip.TrainStream(reader, batch_size, seed=0)
+  from configs import default
+  loader = default.get_config().loader
+  split = ip.Split(dataset_dir, "train", audio_frames, video_frames)
+  stream = iter(split.train_dataset(batch_size, seed=0, worker_count=worker_count,
+                                    worker_buffer_size=loader.worker_buffer_size,
+                                    read_threads=loader.read_threads))
   last = {}
 
   def next_batch():
@@ -110,7 +116,8 @@ def measure_ours(dataset_dir: str, protocol: Protocol, batch_size: int = BATCH_S
     stream.close()
   return {"examples_per_s": batch_size / timing["seconds_per_call"],
           "seconds_per_batch": timing["seconds_per_call"], "runs_s": timing["runs_s"],
-          "records": len(reader), "batch_size": batch_size,
+          "records": len(split), "batch_size": batch_size,
+          "worker_count": ip.resolve_worker_count(worker_count),
           "batch_shapes": {k: list(v.shape) for k, v in last["batch"].items()}}
 
 
@@ -119,25 +126,29 @@ def stage_breakdown(dataset_dir: str, num_records: int = 32, audio_frames: int =
   """Milliseconds per record of each stage of our loader, one thread, no overlap.
 
   Returns:
-    {"read": shard bytes by index, "parse": protobuf -> numpy (our wire-format parser),
-     "normalize": crop + normalize (ExampleDecoder.model_inputs)}
+    {"read": shard bytes by index, "parse": protobuf -> numpy (our wire-format parser) and crop,
+     "batch": stacking a batch, "normalize": the batch normalized (ExampleDecoder.normalize)}
   """
   import time
 
+  import numpy as np
+
   from babycry_jax import input_pipeline as ip
-  reader = ip.SplitReader(dataset_dir, "train", audio_frames, video_frames, num_threads=1)
-  positions = range(min(num_records, len(reader)))
+  split = ip.Split(dataset_dir, "train", audio_frames, video_frames)
+  decoder = split.decoder
+  positions = range(min(num_records, len(split)))
   t0 = time.perf_counter()
-  raw = [reader.source[i] for i in positions]
+  raw = [split.records[i] for i in positions]
   t1 = time.perf_counter()
-  parsed = [reader.decoder.parse(r) for r in raw]
+  examples = [decoder.raw_inputs(decoder.parse(r)) for r in raw]
   t2 = time.perf_counter()
-  for record in parsed:
-    reader.decoder.model_inputs(record)
+  batch = {k: np.stack([e[k] for e in examples]) for k in examples[0]}
   t3 = time.perf_counter()
+  decoder.normalize(batch)
+  t4 = time.perf_counter()
   n = len(raw)
   return {"read": (t1 - t0) * 1e3 / n, "parse": (t2 - t1) * 1e3 / n,
-          "normalize": (t3 - t2) * 1e3 / n}
+          "batch": (t3 - t2) * 1e3 / n, "normalize": (t4 - t3) * 1e3 / n}
 
 
 def measure_tf_data(dataset_dir: str, protocol: Protocol, threads: Optional[int] = None,
@@ -152,7 +163,7 @@ def measure_tf_data(dataset_dir: str, protocol: Protocol, threads: Optional[int]
 
 def run(dataset_dir: Optional[str] = None, protocol: Protocol = Protocol(3, 20, 3),
         tf_data: bool = True, verbose: bool = True) -> dict[str, Any]:
-  """Measures both loaders on one dataset dir (built and cached when None).
+  """Measures our loader with the default worker count and tf.data on one dataset dir.
 
   Returns:
     {"dataset_dir", "ours": measure_ours(...), "tf_data": measure_tf_data(...) or None,
@@ -161,8 +172,8 @@ def run(dataset_dir: Optional[str] = None, protocol: Protocol = Protocol(3, 20, 
   dataset_dir = dataset_dir or ensure_dataset()
   ours = measure_ours(dataset_dir, protocol)
   if verbose:
-    print(f"[input] ours {ours['examples_per_s']:.0f} ex/s ({ours['records']} train records)",
-          flush=True)
+    print(f"[input] ours {ours['examples_per_s']:.0f} ex/s ({ours['records']} train records, "
+          f"{ours['worker_count']} workers)", flush=True)
   baseline = measure_tf_data(dataset_dir, protocol) if tf_data else None
   ratio = ours["examples_per_s"] / baseline["examples_per_s"] if baseline else None
   if verbose and baseline:

@@ -44,6 +44,11 @@ def get_config() -> ml_collections.ConfigDict:
   c.augment = ml_collections.ConfigDict(dict(
       spec_augment=False, time_shift=True, flip=False, mixup_alpha=0.0))
 
+  # The Grain loader (babycry_jax/input_pipeline.py): worker processes that parse and
+  # batch records (-1: one per core, 0: in this process), batches each keeps ready,
+  # and threads reading records inside each.
+  c.loader = ml_collections.ConfigDict(dict(worker_count=-1, worker_buffer_size=2, read_threads=2))
+
   # Logging and checkpoints.
   c.log_every_steps = 10
   c.eval_batch_size = 0      # 0: same as batch_size
@@ -68,9 +73,10 @@ def model_config(model: str, *, optimizer: str, learning_rate: float, batch_size
 
 # ---------------------------------------------------------------- what each field allows
 
-def _integer(low: int):
-  return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low,
-          f"an integer >= {low}")
+def _integer(low: int, high: int | None = None):
+  return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
+          and (high is None or v <= high),
+          f"an integer >= {low}" if high is None else f"an integer from {low} to {high}")
 
 
 def _number(low: float, high: float = float("inf"), low_open: bool = False):
@@ -104,7 +110,7 @@ FIELD_RULES = {
     "grad_accum_steps": _integer(1),
     "batch_size": _integer(1),
     "num_epochs": _number(0.0, low_open=True),
-    "seed": _integer(0),
+    "seed": _integer(0, 2**32 - 1),  # Grain's shuffle seeds are 32-bit
     "half_precision": _BOOL,
     "parallel": _one_of("pmap", "shard_map"),
     "modality_dropout": _number(0.0, 1.0),
@@ -115,6 +121,9 @@ FIELD_RULES = {
     "log_every_steps": _integer(1),
     "eval_batch_size": _integer(0),
     "skip_corrupt_records": _BOOL,
+    "loader.worker_count": _integer(-1),
+    "loader.worker_buffer_size": _integer(1),
+    "loader.read_threads": _integer(1),
     "checkpoint_keep": _integer(1),
 }
 

@@ -116,7 +116,7 @@ def test_loader_speed_and_tf_data_spec(tmp_path):
   assert result["records"] == 24 and result["examples_per_s"] > 0
   assert result["batch_shapes"]["log_mel"] == [8, 1, spec.mel_frames, spec.n_mels]
   stages = ips.stage_breakdown(dataset_dir, 4, spec.mel_frames, spec.num_frames)
-  assert set(stages) == {"read", "parse", "normalize"} and all(v > 0 for v in stages.values())
+  assert set(stages) == {"read", "parse", "batch", "normalize"} and all(v > 0 for v in stages.values())
   tf_spec = ips.tf_data_spec(dataset_dir, audio_frames=spec.mel_frames,
                              video_frames=spec.num_frames, batch_size=8)
   assert len(tf_spec["files"]) == 2 and all(os.path.exists(f) for f in tf_spec["files"])

@@ -21,8 +21,8 @@ def _source_of(source_id):
 
 
 def _source_ids(dataset_dir, split):
-  reader = input_pipeline.SplitReader(dataset_dir, split, 1, 1)
-  return [reader.decoder.parse(reader.source[i])["source_id"].decode() for i in range(len(reader))]
+  data = input_pipeline.Split(dataset_dir, split, 1, 1)
+  return [data.example(i)["source_id"].decode() for i in range(len(data))]
 
 
 def test_the_held_out_group_is_only_in_test(tmp_path):
@@ -41,8 +41,8 @@ def test_the_held_out_group_is_only_in_test(tmp_path):
   assert metadata["held_out"]["source_group"] == "music"
   assert metadata["splits"]["train"]["num_examples"] == len(after["train"])
   # Train stats recomputed over what is left (the synthetic ones were made up: 0.5, 1.2).
-  reader = input_pipeline.SplitReader(out, "train", 1, 1)
-  mels = np.stack([reader.decoder.parse(reader.source[i])["audio/log_mel"] for i in range(len(reader))])
+  train = input_pipeline.Split(out, "train", 1, 1)
+  mels = np.stack([train.example(i)["audio/log_mel"] for i in range(len(train))])
   assert metadata["stats"]["audio/log_mel"]["mean"] == pytest.approx(mels.astype(np.float64).mean())
   assert metadata["stats"]["audio/log_mel"]["std"] == pytest.approx(mels.astype(np.float64).std())
   with pytest.raises(FileExistsError):

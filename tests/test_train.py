@@ -55,7 +55,7 @@ def _run_cli(workdir, dataset, devices, extra=(), wait=True, **env_extra):
 def test_trains_on_all_devices_and_learns(dataset, tmp_path):
   assert jax.local_device_count() == 8
   val = trainer.train_and_evaluate(_config(dataset), str(tmp_path))
-  assert val["f1"] > 0.8, val
+  assert val["roc_auc"] > 0.85, val  # 24 validation examples: F1 swings with the shuffle seed
   train_rows = _records(tmp_path, "train")
   assert [r["step"] for r in train_rows] == list(range(1, 13))
   assert train_rows[-1]["loss"] < train_rows[0]["loss"]
@@ -120,9 +120,11 @@ def test_checkpoint_from_eight_devices_continues_on_two(dataset, tmp_path):
 
 
 def test_sigkill_then_restart_is_bit_identical(dataset, tmp_path):
+  # The killed run reads through two loader worker processes, the others in-process.
   extra = ["--config.num_epochs=4"]
   _run_cli(tmp_path / "straight", dataset, 8, extra)
-  proc = _run_cli(tmp_path / "killed", dataset, 8, extra, wait=False)
+  proc = _run_cli(tmp_path / "killed", dataset, 8, extra + ["--config.loader.worker_count=2"],
+                  wait=False)
   kill_after = np.random.default_rng().integers(5, 14)  # a random step past the first checkpoint
   metrics = tmp_path / "killed" / "metrics.jsonl"
   deadline = time.time() + 240

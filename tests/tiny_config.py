@@ -17,4 +17,5 @@ def get_config():
   # No random regularisation: tests compare runs across device counts exactly.
   c.modality_dropout = 0.0
   c.augment.time_shift = False
+  c.loader.worker_count = 0  # in this process; tests that need worker processes ask for them
   return c

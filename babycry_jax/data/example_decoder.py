@@ -1,4 +1,10 @@
-"""Serialized record -> the model's inputs: one decoder for training, evaluation and detection."""
+"""Serialized record -> the model's inputs: one decoder for training, evaluation and detection.
+
+Decoding has two steps so a loader can put each where it is cheapest:
+`raw_inputs` (per record: parse and crop, frames left as uint8) and
+`normalize` (vectorised over any leading batch dims: float32, train-split
+statistics, a missing track all zeros). `model_inputs` is both, for one record.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -9,20 +15,14 @@ from babycry_jax.data import schema
 from babycry_jax.data.example_parser import FastExampleParser
 
 
-def _normalized(values: np.ndarray, mean, std, present: bool) -> np.ndarray:
-  """(values - mean) / std as a new float32 array (in place on the copy: no temporaries)."""
-  if not present:
-    return np.zeros(values.shape, np.float32)
-  out = values.astype(np.float32)  # always a copy
-  out -= mean
-  out /= std
-  return out
-
-
 class ExampleDecoder:
-  """Serialized record -> the model's float32 inputs, normalized with train-split stats."""
+  """Serialized record -> the model's float32 inputs, normalized with train-split stats.
+
+  Pickles as its metadata and crop lengths, so loader worker processes rebuild it.
+  """
 
   def __init__(self, metadata: dict[str, Any], audio_frames: int, video_frames: int):
+    self.metadata = metadata
     self.spec = schema.FeatureSpec.from_json(metadata["feature_spec"])
     self._parser = FastExampleParser(schema.features_dict(self.spec).get_serialized_info(),
                                      widen_float16=True)
@@ -40,24 +40,56 @@ class ExampleDecoder:
                          np.maximum(np.asarray(stats[key]["std"], np.float32), 1e-6))
                    for key in schema.NORMALIZED_FEATURES}
 
+  def __reduce__(self):
+    return ExampleDecoder, (self.metadata, self.audio_frames, self.video_frames)
+
   def parse(self, serialized: bytes) -> dict[str, Any]:
     """The raw record, as stored (see schema.features_dict); the float16 log-mel as float32."""
     return schema.decode_frames(self._parser.parse_example(serialized), self.spec)
 
-  def model_inputs(self, record: dict[str, Any]) -> dict[str, Any]:
-    """Crops to the configured lengths (from the window's start) and normalizes.
+  def raw_inputs(self, record: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Every model input cropped to the configured lengths (from the window's start), not yet
+    normalized: the log-mel and MFCC statistics float32, the frames uint8, the presence flags,
+    label and weight (1) as scalars."""
+    out = {}
+    for name, spec in schema.MODEL_INPUT_SPECS.items():
+      value = record[spec.record_key]
+      if not spec.normalized:
+        out[name] = np.float32(bool(value))
+        continue
+      out[name] = value[:self._crop[spec.crop]] if spec.crop is not None else value
+    return {**out, "label": np.int32(record["label"]), "weight": np.float32(1.0)}
+
+  def padding_inputs(self) -> dict[str, np.ndarray]:
+    """raw_inputs of a stand-in example with weight 0 (padding, or a record skipped as corrupt)."""
+    spec = self.spec
+    return {"log_mel": np.zeros((self.audio_frames, spec.n_mels), np.float32),
+            "mfcc_stats": np.zeros((spec.mfcc_stats_dim,), np.float32),
+            "frames": np.zeros((self.video_frames, spec.frame_size, spec.frame_size, spec.channels),
+                               np.uint8),
+            "has_audio": np.float32(0), "has_video": np.float32(0),
+            "label": np.int32(0), "weight": np.float32(0)}
+
+  def normalize(self, raw: dict[str, Any]) -> dict[str, Any]:
+    """raw_inputs (one example, or stacked with leading batch dims) -> model inputs.
 
     A missing track stays all zeros after normalization, so models see "nothing"
     rather than the dataset mean.
     """
-    present = {m: bool(record[flag]) for m, flag in schema.PRESENCE.items()}
-    inputs = {}
+    out = dict(raw)
     for name, spec in schema.MODEL_INPUT_SPECS.items():
       if not spec.normalized:
-        inputs[name] = np.float32(present[spec.modality])
         continue
-      value = record[spec.record_key]
-      if spec.crop is not None:
-        value = value[:self._crop[spec.crop]]
-      inputs[name] = _normalized(value, *self._stats[spec.record_key], present[spec.modality])
-    return {**inputs, "label": np.int32(record["label"]), "weight": np.float32(1.0)}
+      mean, std = self._stats[spec.record_key]
+      # A new float32 array (uint8 frames widened on the fly), then divided in place.
+      value = np.subtract(raw[name], mean, dtype=np.float32)
+      value /= std
+      present = np.asarray(raw[schema.PRESENCE[spec.modality]], np.float32)
+      if not present.all():
+        value *= present.reshape(present.shape + (1,) * (value.ndim - present.ndim))
+      out[name] = value
+    return out
+
+  def model_inputs(self, record: dict[str, Any]) -> dict[str, Any]:
+    """The model inputs of one parsed record (raw_inputs, then normalize)."""
+    return self.normalize(self.raw_inputs(record))

@@ -103,7 +103,10 @@ def _read_index(path: str) -> np.ndarray:
 
 
 class TFRecordSource:
-  """`len()` and `source[i] -> bytes` over the shards of one split."""
+  """`len()` and `source[i] -> bytes` over the shards of one split.
+
+  Pickles without its open files (loader worker processes open their own).
+  """
 
   def __init__(self, dataset_dir: str, split: str):
     metadata = schema.read_metadata(dataset_dir)
@@ -114,6 +117,12 @@ class TFRecordSource:
     self._indexes = [_read_index(schema.index_path(p)) for p in self._paths]
     self._starts = np.cumsum([0] + [len(i) for i in self._indexes]).tolist()
     self._local = threading.local()  # one open file per shard per thread
+
+  def __getstate__(self) -> dict:
+    return {k: v for k, v in self.__dict__.items() if k != "_local"}
+
+  def __setstate__(self, state: dict) -> None:
+    self.__dict__.update(state, _local=threading.local())
 
   def __len__(self) -> int:
     return self._starts[-1]
