@@ -11,8 +11,8 @@ not depend on the number of workers either. Epochs run into each other: no
 record is dropped, and `steps_per_epoch` is just len(train) // batch.
 
 Worker processes parse, crop and batch (frames stay uint8, a quarter of the
-bytes through shared memory); the main process normalizes whole batches and
-shapes them [local_devices, per_device_batch, ...].
+bytes through shared memory); a thread of the main process normalizes whole
+batches ahead of the step and shapes them [local_devices, per_device_batch, ...].
 
 Where a stream stands is one number, the examples it has handed out (the
 checkpoint keeps it beside the train state): `train_dataset(start=...)`
@@ -153,7 +153,9 @@ class Split:
     if workers:
       ds = ds.mp_prefetch(grain.MultiprocessingOptions(
           num_workers=workers, per_worker_buffer_size=worker_buffer_size))
-    return ds.map(NormalizeBatch(self.decoder, jax.local_device_count()))
+    ds = ds.map(NormalizeBatch(self.decoder, jax.local_device_count()))
+    # A thread keeps normalised batches ready, so the training step never waits for it.
+    return grain.experimental.ThreadPrefetchIterDataset(ds, prefetch_buffer_size=worker_buffer_size)
 
   def eval_batches(self, global_batch: int, read_threads: int = 2) -> Iterator[Batch]:
     """Every example exactly once, this process's share, in stored order.
