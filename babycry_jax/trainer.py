@@ -18,7 +18,7 @@ from jax.experimental import multihost_utils
 
 from babycry_jax import checkpointing, console, forward, strategies
 from babycry_jax import input_pipeline as ip
-from babycry_jax import runs
+from babycry_jax import runs, warm_start
 from babycry_jax.data import schema, storage
 from babycry_jax.metric_writer import MetricWriter
 from babycry_jax.train_state import create_model, create_train_state
@@ -75,6 +75,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   model = create_model(config, bn_axis_name=strategy.axis_name)
   state = create_train_state(config, model, spec, steps_per_epoch)
   ckpt = checkpointing.Checkpointer(workdir, keep_latest=config.checkpoint_keep)
+  if ckpt.latest_step() is None:
+    state, warm = warm_start.apply(state, config)
+    if warm:
+      log.info("warm start: %s", warm)
   examples_read, best_f1 = 0, float("-inf")
   if ckpt.latest_step() is not None:
     step = ckpt.latest_step()

@@ -69,6 +69,7 @@ STUDY_MODELS = (
     StudyModel("fusion_cnn_3dcnn_lstm", "CNN+3DCNN+LSTM", "0.905"),
     StudyModel("fusion_bottleneck", "Bottleneck fusion (ours)", None),
     StudyModel("cnn_pool", "CNN + attention pooling (ours)", None),
+    StudyModel("fusion_pool_3dcnn", "CNN + attention pooling + 3DCNN (ours)", None),
 )
 _BY_NAME = {m.name: m for m in STUDY_MODELS}
 # Audio models trained on the real-audio dataset; the LSTM through the recipe's own config.

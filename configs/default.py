@@ -20,6 +20,9 @@ def get_config() -> ml_collections.ConfigDict:
   # Model: a name from babycry_jax.models and its constructor arguments.
   c.model = "fusion_cnn_3dcnn_lstm"
   c.model_kwargs = ml_collections.ConfigDict()
+  # Start a sub-tree of the model from a trained one (babycry_jax/warm_start.py):
+  # source "shipped" or a workdir, into e.g. "audio"; "" starts from scratch.
+  c.warm_start = ml_collections.ConfigDict(dict(source="", into=""))
 
   # Optimisation.
   c.loss = "cross_entropy"   # or "hinge" (linear SVM)

@@ -18,6 +18,7 @@ EXPECTED_MODALITIES = {
     "fusion_cnn_cnn_fc": ("audio", "video"), "fusion_cnn_3dcnn_fc": ("audio", "video"),
     "fusion_cnn_cnn_lstm": ("audio", "video"), "fusion_cnn_3dcnn_lstm": ("audio", "video"),
     "fusion_bottleneck": ("audio", "video"),
+    "fusion_pool_3dcnn": ("audio", "video"),
 }
 FUSION = [n for n, m in EXPECTED_MODALITIES.items() if len(m) == 2]
 # Small shapes: 60 mel frames x 32 bands, 6 frames of 16x16 gray.

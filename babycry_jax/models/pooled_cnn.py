@@ -22,6 +22,31 @@ from babycry_jax.models.encoders import DenseHead, max_pool
 POOLINGS = ("attention", "mean")
 
 
+def pooled_log_mel_features(log_mel: jax.Array, *, input_pool: Sequence[int],
+                            conv_features: Sequence[int], batch_norm: bool, pooling: str,
+                            train: bool, bn_axis_name: str | None, dtype) -> jax.Array:
+  """[B, T, n_mels] -> [B, conv_features[-1]]: the conv blocks, mean over frequency, time pooling.
+
+  Called inside a compact method: its layers (conv{i}, bn{i}, attention) are the caller's,
+  so cnn_pool and the audio branch of fusion_pool_3dcnn share names and can share weights.
+  """
+  if pooling not in POOLINGS:
+    raise ValueError(f"cnn_pool: pooling must be one of {POOLINGS}, got {pooling!r}")
+  x = log_mel[..., None].astype(dtype)
+  x = nn.avg_pool(x, tuple(input_pool), strides=tuple(input_pool), padding="VALID")
+  for i, channels in enumerate(conv_features):
+    x = nn.Conv(channels, (3, 3), padding="SAME", dtype=dtype, name=f"conv{i}")(x)
+    if batch_norm:
+      x = nn.BatchNorm(use_running_average=not train, axis_name=bn_axis_name,
+                       dtype=dtype, name=f"bn{i}")(x)
+    x = max_pool(nn.relu(x), (2, 2), (2, 2))
+  steps = x.mean(axis=2)                                   # [B, T', C]
+  if pooling == "mean":
+    return steps.mean(axis=1)
+  weights = nn.softmax(nn.Dense(1, dtype=dtype, name="attention")(steps), axis=1)
+  return (weights * steps).sum(axis=1)
+
+
 @models.register("cnn_pool")
 class PooledCnn(nn.Module):
   """3x3 conv -> (BatchNorm) -> ReLU -> 2x2 max pool per block, mean over frequency, time pooling.
@@ -49,21 +74,9 @@ class PooledCnn(nn.Module):
   @nn.compact
   def __call__(self, batch: Batch, train: bool = False) -> jax.Array:
     """batch["log_mel"] [B, T, n_mels] -> float32 logits [B, 2]."""
-    if self.pooling not in POOLINGS:
-      raise ValueError(f"cnn_pool: pooling must be one of {POOLINGS}, got {self.pooling!r}")
-    x = read_input(batch, "log_mel", "cnn_pool")[..., None].astype(self.dtype)
-    x = nn.avg_pool(x, tuple(self.input_pool), strides=tuple(self.input_pool), padding="VALID")
-    for i, channels in enumerate(self.conv_features):
-      x = nn.Conv(channels, (3, 3), padding="SAME", dtype=self.dtype, name=f"conv{i}")(x)
-      if self.batch_norm:
-        x = nn.BatchNorm(use_running_average=not train, axis_name=self.bn_axis_name,
-                         dtype=self.dtype, name=f"bn{i}")(x)
-      x = max_pool(nn.relu(x), (2, 2), (2, 2))
-    steps = x.mean(axis=2)                                   # [B, T', C]
-    if self.pooling == "mean":
-      pooled = steps.mean(axis=1)
-    else:
-      weights = nn.softmax(nn.Dense(1, dtype=self.dtype, name="attention")(steps), axis=1)
-      pooled = (weights * steps).sum(axis=1)
+    pooled = pooled_log_mel_features(
+        read_input(batch, "log_mel", "cnn_pool"), input_pool=self.input_pool,
+        conv_features=self.conv_features, batch_norm=self.batch_norm, pooling=self.pooling,
+        train=train, bn_axis_name=self.bn_axis_name, dtype=self.dtype)
     return DenseHead(self.dense_features, self.dropout_rates, dtype=self.dtype,
                      name="head")(pooled, train)

@@ -1,0 +1,81 @@
+"""Audio-video fusion whose audio branch is cnn_pool's: `fusion_pool_3dcnn`.
+
+Its audio branch has exactly cnn_pool's layers (conv{i}, bn{i}, attention under
+"audio"), so it can start from a cnn_pool trained on real recordings, such as
+the shipped model (config.warm_start), while the video branch and the head
+learn from audio-video data.
+"""
+from __future__ import annotations
+
+from typing import ClassVar, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from babycry_jax import models
+from babycry_jax.models.batch_inputs import Batch, presence, read_input
+from babycry_jax.models.encoders import ConvEncoder, ConvNet, DenseHead, FillMissing, blank_missing
+from babycry_jax.models.pooled_cnn import pooled_log_mel_features
+
+
+class PooledAudioBranch(nn.Module):
+  """cnn_pool without its head: [B, T, n_mels] -> [B, conv_features[-1]]."""
+  input_pool: Sequence[int]
+  conv_features: Sequence[int]
+  batch_norm: bool
+  pooling: str
+  bn_axis_name: str | None = None
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, log_mel: jax.Array, train: bool) -> jax.Array:
+    return pooled_log_mel_features(
+        log_mel, input_pool=self.input_pool, conv_features=self.conv_features,
+        batch_norm=self.batch_norm, pooling=self.pooling, train=train,
+        bn_axis_name=self.bn_axis_name, dtype=self.dtype)
+
+
+@models.register("fusion_pool_3dcnn")
+class FusionPool3dCnn(ConvNet):
+  """cnn_pool's audio branch and a small 3D CNN on the frames, each filled in when its
+  track is missing, concatenated, then a dense head.
+
+  Attributes:
+    audio_input_pool, audio_conv_features, pooling: the audio branch (as cnn_pool's
+      input_pool, conv_features, pooling; BatchNorm follows batch_norm).
+    video_conv_features: channels of the 3D CNN's convs.
+    video_input_pool: (frames, H, W) average-pooling of the frames first.
+    video_dense: width of the video branch's dense output.
+    dense_features, dropout_rates: the head after the concatenation.
+    (batch_norm, bn_axis_name, dtype: see ConvNet.)
+  """
+  modalities: ClassVar[tuple[str, ...]] = ("audio", "video")
+  audio_input_pool: Sequence[int] = (2, 4)
+  audio_conv_features: Sequence[int] = (16, 32, 64)
+  pooling: str = "attention"
+  video_conv_features: Sequence[int] = (8, 16)
+  video_input_pool: Sequence[int] = (1, 2, 2)
+  video_dense: int = 64
+  dense_features: Sequence[int] = (64,)
+  dropout_rates: Sequence[float] = (0.2,)
+
+  @nn.compact
+  def __call__(self, batch: Batch, train: bool = False) -> jax.Array:
+    """log_mel [B, T, n_mels], frames [B, F, H, W, C], has_* [B] -> float32 logits [B, 2]."""
+    owner = "fusion_pool_3dcnn"
+    has_audio = presence(batch, "audio", owner)
+    has_video = presence(batch, "video", owner)
+    log_mel = blank_missing(jnp.asarray(read_input(batch, "log_mel", owner)), has_audio)
+    frames = blank_missing(jnp.asarray(read_input(batch, "frames", owner)), has_video)
+    audio = PooledAudioBranch(self.audio_input_pool, self.audio_conv_features, self.batch_norm,
+                              self.pooling, self.bn_axis_name, self.dtype, name="audio")(log_mel, train)
+    n_video = len(self.video_conv_features)
+    video = ConvEncoder(self.video_conv_features, [(2, 5, 5)] + [(1, 3, 3)] * (n_video - 1),
+                        [(2, 2, 2)] * n_video, dense_features=self.video_dense,
+                        input_pool=self.video_input_pool, batch_norm=self.batch_norm,
+                        bn_axis_name=self.bn_axis_name, dtype=self.dtype, name="video")(frames, train)
+    audio = FillMissing(name="audio_missing")(audio, has_audio)
+    video = FillMissing(name="video_missing")(video, has_video)
+    return DenseHead(self.dense_features, self.dropout_rates, dtype=self.dtype,
+                     name="head")(jnp.concatenate([audio, video], axis=-1), train)

@@ -1,0 +1,17 @@
+"""cnn_pool's audio branch fused with a small 3D CNN on the frames (`fusion_pool_3dcnn`,
+beyond the study), trained from scratch on the embedded default.
+
+configs/fusion_real_audio.py trains the same model with its audio branch starting
+from the shipped model, which learned from real recordings.
+"""
+import ml_collections
+
+from configs import default
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = default.model_config("fusion_pool_3dcnn", optimizer="adam", learning_rate=1e-3,
+                           batch_size=32, num_epochs=15)
+  # The audio branch's settings are the shipped cnn_pool's, so its weights fit.
+  c.model_kwargs = ml_collections.ConfigDict(dict(batch_norm=True, pooling="attention"))
+  return c
