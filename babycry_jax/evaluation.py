@@ -173,7 +173,7 @@ def evaluate_setting(evaluator: Evaluator, split: str, out_dir: str,
   plots.roc_png(storage.join(out_dir, f"roc{suffix}.png"), test.labels, test.scores, thresholds)
   plots.pr_png(storage.join(out_dir, f"pr{suffix}.png"), test.labels, test.scores, thresholds)
   plots.confusion_png(storage.join(out_dir, f"confusion{suffix}.png"), {
-      f"threshold 0.5": at_half["confusion_matrix"],
+      "threshold 0.5": at_half["confusion_matrix"],
       f"val F1-best threshold {val_threshold:.3f}": at_val_best["confusion_matrix"]},
       schema.LABELS)
   plots.score_histogram_png(storage.join(out_dir, f"score_hist{suffix}.png"),

@@ -97,9 +97,11 @@ class NormalizeBatch(grain.transforms.Map):
     self.local_devices = local_devices
 
   def map(self, batch: Batch) -> Batch:
-    batch = self.decoder.normalize(batch)
-    return {k: np.asarray(v).reshape((self.local_devices, -1) + np.shape(v)[1:])
-            for k, v in batch.items()}
+    normalized = self.decoder.normalize(batch)
+    # What normalize passed through (flags, label, weight) is copied: a view of a worker's
+    # shared memory that outlived this call would never be unlinked.
+    owned = {k: np.array(v) if v is batch[k] else v for k, v in normalized.items()}
+    return {k: v.reshape((self.local_devices, -1) + v.shape[1:]) for k, v in owned.items()}
 
 
 def _grain_flags_parsed() -> None:

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from babycry_jax.data import schema
+from babycry_jax.models.encoders import blank_missing
 
 Batch = Mapping[str, Any]
 
@@ -34,6 +35,15 @@ def read_input(batch: Batch, key: str, owner: str) -> jax.Array:
     raise ValueError(f"model {owner!r}: batch[{key!r}] must have rank {rank}, "
                      f"got shape {np.shape(value)}")
   return value
+
+
+def audio_and_video(batch: Batch, owner: str) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+  """(log_mel, frames, has_audio, has_video) of a fusion model's batch; the inputs of examples
+  without a track are zeroed, so NaN or junk there cannot leak."""
+  has_audio, has_video = presence(batch, "audio", owner), presence(batch, "video", owner)
+  log_mel = blank_missing(jnp.asarray(read_input(batch, "log_mel", owner)), has_audio)
+  frames = blank_missing(jnp.asarray(read_input(batch, "frames", owner)), has_video)
+  return log_mel, frames, has_audio, has_video
 
 
 def presence(batch: Batch, modality: str, owner: str) -> jax.Array:

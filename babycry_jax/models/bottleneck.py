@@ -18,8 +18,8 @@ import jax
 import jax.numpy as jnp
 
 from babycry_jax import models
-from babycry_jax.models.batch_inputs import Batch, presence, read_input
-from babycry_jax.models.encoders import Dtype, blank_missing
+from babycry_jax.models.batch_inputs import Batch, audio_and_video
+from babycry_jax.models.encoders import Dtype
 
 _TOKEN_INIT = nn.initializers.normal(stddev=0.02)
 
@@ -146,9 +146,8 @@ class FusionBottleneck(nn.Module):
       raise ValueError(f"fusion_bottleneck: fusion_layer={self.fusion_layer} must be in "
                        f"[0, num_layers={self.num_layers}]")
     owner = "fusion_bottleneck"
-    present = {m: presence(batch, m, owner) for m in self.modalities}
-    log_mel = blank_missing(jnp.asarray(read_input(batch, "log_mel", owner)), present["audio"])
-    frames = blank_missing(jnp.asarray(read_input(batch, "frames", owner)), present["video"])
+    log_mel, frames, has_audio, has_video = audio_and_video(batch, owner)
+    present = {"audio": has_audio, "video": has_video}
     streams = {
         "audio": AudioTokenizer(self.audio_tokens, self.width, dtype=self.dtype,
                                 name="audio_tokenizer")(log_mel),

@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from babycry_jax import models
-from babycry_jax.models.batch_inputs import Batch, presence, read_input
-from babycry_jax.models.encoders import ConvEncoder, ConvNet, DenseHead, FillMissing, blank_missing
+from babycry_jax.models.batch_inputs import Batch, audio_and_video
+from babycry_jax.models.encoders import ConvEncoder, ConvNet, DenseHead, FillMissing
 from babycry_jax.models.segment_fusion import segment_features, tiled_cnn
 
 
@@ -75,10 +75,7 @@ class FusionCnn3dCnnFc(ConvNet):
   def __call__(self, batch: Batch, train: bool = False) -> jax.Array:
     """log_mel [B, T, n_mels], frames [B, F, H, W, C], has_* [B] -> float32 logits [B, 2]."""
     owner = "fusion_cnn_3dcnn_fc"
-    has_audio = presence(batch, "audio", owner)
-    has_video = presence(batch, "video", owner)
-    log_mel = blank_missing(jnp.asarray(read_input(batch, "log_mel", owner)), has_audio)
-    frames = blank_missing(jnp.asarray(read_input(batch, "frames", owner)), has_video)
+    log_mel, frames, has_audio, has_video = audio_and_video(batch, owner)
     norm = dict(batch_norm=self.batch_norm, bn_axis_name=self.bn_axis_name, dtype=self.dtype)
     n_audio, n_video = len(self.audio_conv_features), len(self.video_conv_features)
     audio = ConvEncoder(self.audio_conv_features, [(5, 5)] * n_audio, [(3, 3)] * n_audio,

@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 
 from babycry_jax import models
-from babycry_jax.models.batch_inputs import Batch, presence, read_input
-from babycry_jax.models.encoders import ConvEncoder, ConvNet, DenseHead, FillMissing, blank_missing
+from babycry_jax.models.batch_inputs import Batch, audio_and_video
+from babycry_jax.models.encoders import ConvEncoder, ConvNet, DenseHead, FillMissing
 from babycry_jax.models.pooled_cnn import pooled_log_mel_features
 
 
@@ -64,10 +64,7 @@ class FusionPool3dCnn(ConvNet):
   def __call__(self, batch: Batch, train: bool = False) -> jax.Array:
     """log_mel [B, T, n_mels], frames [B, F, H, W, C], has_* [B] -> float32 logits [B, 2]."""
     owner = "fusion_pool_3dcnn"
-    has_audio = presence(batch, "audio", owner)
-    has_video = presence(batch, "video", owner)
-    log_mel = blank_missing(jnp.asarray(read_input(batch, "log_mel", owner)), has_audio)
-    frames = blank_missing(jnp.asarray(read_input(batch, "frames", owner)), has_video)
+    log_mel, frames, has_audio, has_video = audio_and_video(batch, owner)
     audio = PooledAudioBranch(self.audio_input_pool, self.audio_conv_features, self.batch_norm,
                               self.pooling, self.bn_axis_name, self.dtype, name="audio")(log_mel, train)
     n_video = len(self.video_conv_features)

@@ -14,8 +14,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from babycry_jax.models.batch_inputs import Batch, presence, read_input
-from babycry_jax.models.encoders import (ConvEncoder, Dtype, FillMissing, blank_missing,
+from babycry_jax.models.batch_inputs import Batch, audio_and_video
+from babycry_jax.models.encoders import (ConvEncoder, Dtype, FillMissing,
                                          per_segment, split_segments, tile_frames)
 
 
@@ -49,10 +49,7 @@ def segment_features(batch: Batch, owner: str, audio_encoder: nn.Module,
   Returns:
     [B, S, Da + Dv] features.
   """
-  has_audio = presence(batch, "audio", owner)
-  has_video = presence(batch, "video", owner)
-  log_mel = blank_missing(jnp.asarray(read_input(batch, "log_mel", owner)), has_audio)
-  frames = blank_missing(jnp.asarray(read_input(batch, "frames", owner)), has_video)
+  log_mel, frames, has_audio, has_video = audio_and_video(batch, owner)
 
   audio = split_segments(log_mel, num_segments, f"{owner} log_mel")[..., None]
   video = split_segments(frames, num_segments, f"{owner} frames")
