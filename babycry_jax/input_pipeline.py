@@ -99,7 +99,7 @@ class NormalizeBatch(grain.transforms.Map):
   def map(self, batch: Batch) -> Batch:
     normalized = self.decoder.normalize(batch)
     # What normalize passed through (flags, label, weight) is copied: a view of a worker's
-    # shared memory that outlived this call would never be unlinked.
+    # shared memory kept past this call would hold its segment until the process exits.
     owned = {k: np.array(v) if v is batch[k] else v for k, v in normalized.items()}
     return {k: v.reshape((self.local_devices, -1) + v.shape[1:]) for k, v in owned.items()}
 
@@ -173,17 +173,17 @@ class Split:
     ds = (mine.map(DecodeRecord(self.decoder)).batch(process_batch)
           .to_iter_dataset(grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=4)))
     to_devices = NormalizeBatch(self.decoder, jax.local_device_count())
-    padding = self.decoder.padding_inputs()
+    # A whole batch of weight-0 examples: the tail of a short batch, or a batch of its own.
+    padding = {k: np.stack([v] * process_batch) for k, v in self.decoder.padding_inputs().items()}
     num_batches, done = math.ceil(len(self) / global_batch), 0
     for batch in ds:
       short = process_batch - len(batch["weight"])
       if short:
-        batch = {k: np.concatenate([v, np.stack([padding[k]] * short)]) for k, v in batch.items()}
+        batch = {k: np.concatenate([v, padding[k][:short]]) for k, v in batch.items()}
       yield to_devices.map(batch)
       done += 1
-    empty = {k: np.stack([v] * process_batch) for k, v in padding.items()}
     for _ in range(num_batches - done):
-      yield to_devices.map(empty)
+      yield to_devices.map(padding)
 
 
 def in_stored_order(per_process: np.ndarray) -> np.ndarray:

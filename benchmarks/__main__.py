@@ -245,8 +245,8 @@ def profile_notes(rows: list[dict[str, Any]], state: dict, log) -> tuple[str, di
     total = sum(stages.values())
     biggest = max(stages, key=stages.get)
     sentences.append(
-        f"input: {total:.2f} ms of CPU per record in our loader, one thread, {100 * stages[biggest] / total:.0f}% "
-        f"in {biggest} ({', '.join(f'{k} {v:.2f} ms' for k, v in stages.items())})")
+        f"input: {total:.2f} ms of CPU per record in our loader, one thread, "
+        f"{100 * stages[biggest] / total:.0f}% in {biggest} ({', '.join(f'{k} {v:.2f} ms' for k, v in stages.items())})")
   preprocess = state["details"].get("preprocess")
   if preprocess and any(n.startswith("preprocess/") for n in missed):
     memory = {mode: ", ".join(f"{mib:.0f} at {clips}" for clips, mib in by_clips.items())
