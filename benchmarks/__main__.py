@@ -39,7 +39,7 @@ LAUNCHER_MEMORY_GROWTH = 1.2    # the launcher's peak memory at 4x the clips, at
 # Two warm-up steps, because the pmapped step compiles twice: once for the host
 # copy of the state, again once the state is the step's own device output.
 FULL = {"train": Protocol(2, 3, 3), "input": Protocol(3, 20, 3), "matmul": Protocol(2, 5, 3),
-        "preprocess_clips": 1200, "preprocess_memory_clips": (600, 2400), "detect_duration_s": 60.0}
+        "preprocess_clips": 2400, "preprocess_memory_clips": (600, 2400), "detect_duration_s": 60.0}
 QUICK = {"train": Protocol(2, 1, 1), "input": Protocol(1, 3, 1), "matmul": Protocol(1, 2, 1),
          "preprocess_clips": 8, "preprocess_memory_clips": (8, 16), "detect_duration_s": 8.0}
 
@@ -255,8 +255,7 @@ def profile_notes(rows: list[dict[str, Any]], state: dict, log) -> tuple[str, di
         f"preprocess: loop {preprocess['sequential']['clips_per_s']:.1f} clips/s, DirectRunner "
         f"{preprocess['direct']['clips_per_s']:.1f}, portable {preprocess['portable']['clips_per_s']:.1f} "
         "(Beam's local job service runs one SDK worker); launcher peak MiB at N clips: direct "
-        f"{memory['direct']}; portable {memory['portable']} (the DirectRunner holds the shuffle in the "
-        "launching process)")
+        f"{memory['direct']}; portable {memory['portable']}")
   if not sentences:
     return "Every goal with a target was met in this run.", profiles
   return ("Goals missed: " + ", ".join(missed) + ". What dominates, measured in this run: "

@@ -97,7 +97,7 @@ def _launch(input_path: str, output_dir: str, workers: int, mode: str) -> dict[s
   return json.loads(lines[-1][len("RESULT "):])
 
 
-def run(num_clips: int = 1200, memory_clips: Sequence[int] = (600, 2400), workers: int = 2,
+def run(num_clips: int = 2400, memory_clips: Sequence[int] = (600, 2400), workers: int = 2,
         modes: Sequence[str] = MODES, preset: str = "paper", input_path: Optional[str] = None,
         verbose: bool = True) -> dict[str, Any]:
   """Measures clips/s of the loop and of the Beam job, and the launcher's peak memory.

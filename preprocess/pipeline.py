@@ -6,13 +6,15 @@
    (splits.py) and fix every split's shard count (sharding.py);
 2. run one Beam graph in which workers decode each input, cut it into
    windows, compute the features and encode each window (decode_source.py);
-   key every record to (split, shard) by a stable hash of its clip id, group
-   by shard, sort by clip id and write each shard and its index
-   (shard_writer.py); combine the train split's statistics exactly
+   key every record to (split, shard) by a stable hash of its clip id and
+   append it to a fragment file of that shard (record_fragments.py); group
+   the fragments' references by shard, then sort the shard's records by clip
+   id and write the shard and its index (shard_writer.py); combine the train split's statistics exactly
    (feature_stats.py); write errors.jsonl (error_report.py); and write one
    small job summary (shard names and lengths, statistics, counts);
-3. in the launcher, read that summary and write features.json,
-   dataset_info.json and metadata.json, last (dataset_metadata.py).
+3. in the launcher, read that summary, remove the fragments and write
+   features.json, dataset_info.json and metadata.json, last
+   (dataset_metadata.py).
 
 No record passes through the launcher, so the job runs unchanged on the
 DirectRunner, on a portable runner (Flink, Spark, a local job service) and on
@@ -45,6 +47,7 @@ from preprocess import decode_source
 from preprocess import error_report
 from preprocess import feature_stats
 from preprocess import progress
+from preprocess import record_fragments
 from preprocess import runner_options
 from preprocess import sharding
 from preprocess import sources
@@ -105,8 +108,9 @@ def build_graph(p: beam.Pipeline, found: sources.SourceList, assignment: Mapping
   # One placeholder per shard, so that a shard no record hashes to is still written.
   every_shard = p | "EveryShard" >> beam.Create(
       [((split, index), None) for split, n in sorted(shards_per_split.items()) for index in range(n)])
+  fragments = decoded.records | "WriteFragments" >> beam.ParDo(record_fragments.WriteFragments(output_dir))
   shards = (
-      (decoded.records, every_shard)
+      (fragments, every_shard)
       | "WithEveryShard" >> beam.Flatten()
       | "GroupByShard" >> beam.GroupByKey()
       | "WriteShards" >> beam.ParDo(shard_writer.WriteShard(output_dir, dict(shards_per_split))))
@@ -143,12 +147,16 @@ def _run(found: sources.SourceList, assignment: Mapping[str, str], spec: schema.
   summary_path = storage.join(output_dir, JOB_SUMMARY_FILE)
   summary = json.loads(storage.read_text(summary_path))
   _remove(summary_path)
+  _remove(storage.join(output_dir, record_fragments.FRAGMENTS_DIR))
   return summary, counters
 
 
 def _remove(path: str) -> None:
+  """Deletes a file or a folder, local or in a bucket (nothing if there is none)."""
   if storage.is_url(path):
     storage.remove(path)
+  elif os.path.isdir(path):
+    shutil.rmtree(path)
   elif os.path.exists(path):
     os.remove(path)
 

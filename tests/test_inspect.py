@@ -1,6 +1,7 @@
 """Dataset inspection, on a dataset made by the job's own pieces without a Beam runner."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ import pytest
 from tensorflow_datasets.core import example_serializer
 
 from babycry_jax.data import schema
-from preprocess import dataset_metadata, error_report, feature_stats, shard_writer, sharding
+from preprocess import dataset_metadata, error_report, feature_stats, record_fragments, shard_writer, sharding
 from preprocess import inspect_dataset as dataset_inspect
 
 SPEC = schema.preset("paper", window_s=1.0, hop_s=1.0, num_frames=3, frame_size=16, n_mels=16)
@@ -36,24 +37,25 @@ def dataset(tmp_path_factory):
   serializer = example_serializer.ExampleSerializer(features.get_serialized_info())
   stats_fn = feature_stats.FeatureStatsFn(SPEC.mfcc_stats_dim)
   stats = stats_fn.create_accumulator()
-  examples, by_shard = [], {(split, index): [] for split in SPLITS for index in range(2)}
+  examples, fragments = [], record_fragments.WriteFragments(str(out))
+  fragments.start_bundle()
+  refs = {(split, index): [] for split in SPLITS for index in range(2)}
   # Given in a scrambled order: each shard must come out sorted by clip id.
   for i in [5, 0, 7, 2, 9, 1, 8, 3, 6, 4]:
     split = "train" if i < 6 else ("validation" if i < 8 else "test")
     ex = _example(i, "crying" if i % 2 else "not_crying", has_video=i != 3)
     examples.append((split, ex))
     body = serializer.get_tf_example(features.encode_example(ex)).SerializeToString(deterministic=True)
-    by_shard[(split, sharding.shard_of(ex["clip_id"], 2))].append((ex["clip_id"], ex["label"], body))
+    key = (split, sharding.shard_of(ex["clip_id"], 2))
+    for written_key, ref in fragments.process((key, (ex["clip_id"], ex["label"], body))):
+      refs[written_key].append(ref)
     if split == "train":
       stats = stats_fn.add_input(stats, feature_stats.record_stats(ex))
-  shards = []
-  for (split, index), records in by_shard.items():
-    data, index_text, labels = shard_writer.shard_contents(records)
-    name = schema.shard_name(split, index, 2)
-    (out / name).write_bytes(data)
-    (out / schema.index_path(name)).write_text(index_text)
-    shards.append({"split": split, "index": index, "name": name, "num_records": sum(labels.values()),
-                   "num_bytes": len(data), "labels": labels})
+  for written in fragments.finish_bundle():
+    refs[written.value[0]].append(written.value[1])
+  writer = shard_writer.WriteShard(str(out), {split: 2 for split in SPLITS})
+  shards = [summary for keyed in refs.items() for summary in writer.process(keyed)]
+  shutil.rmtree(out / record_fragments.FRAGMENTS_DIR)
   errors = [error_report.entry(error_report.FAILED, "/x/b.mp4", "not_media", "text"),
             error_report.entry(error_report.FAILED, "/x/a.mp4", "empty_file", "0 bytes")]
   (out / schema.ERRORS_FILE).write_text(error_report.report_text(errors))

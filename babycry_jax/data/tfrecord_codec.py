@@ -43,22 +43,27 @@ def masked_crc(data: bytes) -> int:
 
 # ---------------------------------------------------------------- writing
 
+def framed_size(payload_size: int) -> int:
+  """The bytes a record of this payload size takes in a shard."""
+  return payload_size + _FRAMING_BYTES
+
+
 def write_record(f: BinaryIO, data: bytes) -> int:
-  """Appends one TFRecord and returns the bytes written (payload + 16)."""
+  """Appends one TFRecord and returns the bytes written (its framed size)."""
   length = struct.pack("<Q", len(data))
   f.write(length)
   f.write(struct.pack("<I", masked_crc(length)))
   f.write(data)
   f.write(struct.pack("<I", masked_crc(data)))
-  return len(data) + _FRAMING_BYTES
+  return framed_size(len(data))
 
 
 def index_text(sizes: Iterable[int]) -> str:
   """The index file of a shard whose records have these payload sizes."""
   lines, offset = [], 0
   for size in sizes:
-    lines.append(f"{offset} {size + _FRAMING_BYTES}\n")
-    offset += size + _FRAMING_BYTES
+    lines.append(f"{offset} {framed_size(size)}\n")
+    offset += framed_size(size)
   return "".join(lines)
 
 
