@@ -38,7 +38,7 @@ LAUNCHER_MEMORY_GROWTH = 1.2    # the launcher's peak memory at 4x the clips, at
 # Steps are seconds long at the study's sizes on a small CPU: few, but repeated.
 # Two warm-up steps, because the pmapped step compiles twice: once for the host
 # copy of the state, again once the state is the step's own device output.
-FULL = {"train": Protocol(2, 3, 3), "input": Protocol(3, 20, 3), "matmul": Protocol(2, 5, 3),
+FULL = {"train": Protocol(2, 3, 3), "input": Protocol(10, 60, 5), "matmul": Protocol(2, 5, 3),
         "preprocess_clips": 2400, "preprocess_memory_clips": (600, 2400), "detect_duration_s": 60.0}
 QUICK = {"train": Protocol(2, 1, 1), "input": Protocol(1, 3, 1), "matmul": Protocol(1, 2, 1),
          "preprocess_clips": 8, "preprocess_memory_clips": (8, 16), "detect_duration_s": 8.0}

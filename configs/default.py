@@ -48,8 +48,8 @@ def get_config() -> ml_collections.ConfigDict:
       spec_augment=False, time_shift=True, flip=False, mixup_alpha=0.0))
 
   # The Grain loader (babycry_jax/input_pipeline.py): worker processes that parse and
-  # batch records (-1: one per core, 0: in this process), batches each keeps ready,
-  # and threads reading records inside each.
+  # batch records (-1: one per core, or none on a machine of 1-2 cores; 0: in this
+  # process), batches each keeps ready, and threads reading records inside each.
   c.loader = ml_collections.ConfigDict(dict(worker_count=-1, worker_buffer_size=2, read_threads=2))
 
   # Logging and checkpoints.

@@ -121,6 +121,27 @@ def test_each_epoch_is_a_new_permutation(dataset):
   assert epochs[0] != epochs[1]
 
 
+def test_epoch_shuffle_draws_a_seeded_permutation_per_epoch():
+  import grain
+  shuffled = ip.EpochShuffle(grain.MapDataset.range(10), seed=7).repeat()
+  epochs = [[shuffled[e * 10 + i] for i in range(10)] for e in range(3)]
+  assert all(sorted(epoch) == list(range(10)) for epoch in epochs)
+  assert len({tuple(epoch) for epoch in epochs}) == 3
+  again = ip.EpochShuffle(grain.MapDataset.range(10), seed=7).repeat()
+  assert [again[25 - i] for i in range(26)] == [epochs[(25 - i) // 10][(25 - i) % 10] for i in range(26)]
+  other = ip.EpochShuffle(grain.MapDataset.range(10), seed=8).repeat()
+  assert [other[i] for i in range(10)] != epochs[0]
+
+
+def test_default_worker_count_follows_the_cores(monkeypatch):
+  for cores, workers in ((1, 0), (2, 0), (4, 4), (16, 16)):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cores: set(range(n)))
+    assert ip.resolve_worker_count(-1) == workers
+  assert ip.resolve_worker_count(3) == 3
+  with pytest.raises(ValueError, match="worker_count must be -1"):
+    ip.resolve_worker_count(-2)
+
+
 def test_start_continues_the_stream(dataset):
   full = _stream(dataset, seed=1)
   batches = [next(full) for _ in range(6)]

@@ -69,24 +69,58 @@ def _joined(parts: list[np.ndarray], dtype) -> np.ndarray:
   return np.concatenate(parts) if parts else np.zeros(0, dtype)
 
 
+def _length(buf: bytes, pos: int) -> tuple[int, int]:
+  # Most lengths and every tag here fit in one byte: skip the loop for them.
+  byte = buf[pos]
+  if byte < 0x80:
+    return byte, pos + 1
+  return _varint(buf, pos)
+
+
+def _int64s(buf: bytes, begin: int, end: int) -> np.ndarray:
+  """A packed int64 list: a short one (a flag, a label) read here, a long one vectorised."""
+  if end - begin > 8:
+    return _packed_varints(np.frombuffer(buf, np.uint8, end - begin, begin))
+  values, pos = [], begin
+  while pos < end:
+    value, pos = _varint(buf, pos)
+    values.append(value - (1 << 64) if value >= 1 << 63 else value)
+  return np.array(values, np.int64)
+
+
 def _feature(buf: bytes, begin: int, end: int) -> tuple[str, Any]:
   """A Feature message -> ('bytes', [bytes...]) | ('float', array) | ('int64', array)."""
-  for kind, _, (list_begin, list_end) in _fields(buf, begin, end):
-    if kind == 1:
-      return "bytes", [buf[b:e] for _, _, (b, e) in _fields(buf, list_begin, list_end)]
-    floats, ints = [], []
-    for _, wire, value in _fields(buf, list_begin, list_end):
-      if kind == 2:
-        b, e = value
-        floats.append(np.frombuffer(buf, "<f4", (e - b) // 4, b))
-      elif wire == 2:
-        ints.append(_packed_varints(np.frombuffer(buf, np.uint8, value[1] - value[0], value[0])))
+  if begin == end:
+    return "empty", np.zeros(0)
+  kind = buf[begin] >> 3   # 1 bytes_list, 2 float_list, 3 int64_list
+  length, pos = _length(buf, begin + 1)
+  list_end = pos + length
+  values = []
+  while pos < list_end:
+    wire = buf[pos] & 7
+    pos += 1
+    if wire == 2:   # a bytes value or a packed list
+      length, pos = _length(buf, pos)
+      if kind == 1:
+        values.append(bytes(buf[pos:pos + length]))
+      elif kind == 2:
+        values.append(np.frombuffer(buf, "<f4", length // 4, pos))
       else:
-        ints.append(np.array([value], np.int64))
-    if kind == 2:
-      return "float", _joined(floats, np.float32)
-    return "int64", _joined(ints, np.int64)
-  return "empty", np.zeros(0)
+        values.append(_int64s(buf, pos, pos + length))
+      pos += length
+    elif wire == 5:  # one unpacked float
+      values.append(np.frombuffer(buf, "<f4", 1, pos))
+      pos += 4
+    elif wire == 0:  # one unpacked int64
+      value, pos = _varint(buf, pos)
+      values.append(np.array([value - (1 << 64) if value >= 1 << 63 else value], np.int64))
+    else:
+      raise ValueError(f"unsupported protobuf wire type {wire} in a feature list")
+  if kind == 1:
+    return "bytes", values
+  if kind == 2:
+    return "float", _joined(values, np.float32)
+  return "int64", _joined(values, np.int64)
 
 
 class FastExampleParser:
@@ -98,33 +132,42 @@ class FastExampleParser:
     Their values are float16-exact either way; a reader that computes in
     float32 skips converting them down and back up.
     """
-    self._info = serialized_info
-    self._widen_float16 = widen_float16
+    # Per feature, what parse_example turns its values into, worked out once.
+    self._plan = []
+    for name, info in serialized_info.items():
+      dtype = np.dtype(info.np_dtype)
+      if widen_float16 and dtype == np.float16:
+        dtype = np.dtype(np.float32)
+      self._plan.append((name, dtype, tuple(info.shape)))
 
-  def parse_example(self, serialized: bytes) -> dict[str, Any]:
+  def parse_example(self, serialized: bytes | memoryview) -> dict[str, Any]:
+    """Numeric values are read-only views of `serialized`; bytes values are copies."""
     raw = {}
-    for field, _, (b, e) in _fields(serialized, 0, len(serialized)):
+    for field, _, (begin, end) in _fields(serialized, 0, len(serialized)):
       if field != 1:
         continue
-      for _, _, (eb, ee) in _fields(serialized, b, e):  # map entries of Features
-        key, value = None, None
-        for part, _, (pb, pe) in _fields(serialized, eb, ee):
+      pos = begin
+      while pos < end:  # the map entries of Features, each (key, Feature)
+        entry_length, pos = _length(serialized, pos + 1)
+        entry_end = pos + entry_length
+        key, value = None, ("empty", np.zeros(0))
+        while pos < entry_end:
+          part = serialized[pos] >> 3
+          length, pos = _length(serialized, pos + 1)
           if part == 1:
-            key = serialized[pb:pe].decode()
-          else:
-            value = _feature(serialized, pb, pe)
+            key = str(serialized[pos:pos + length], "utf-8")
+          elif part == 2:
+            value = _feature(serialized, pos, pos + length)
+          pos += length
         raw[key] = value
     out = {}
-    for name, info in self._info.items():
+    for name, dtype, shape in self._plan:
       if name not in raw:
         raise ValueError(f"record has no feature {name!r}")
       kind, values = raw[name]
       if kind == "bytes":
-        out[name] = values[0] if info.shape == () else np.array(values, dtype=object)
+        out[name] = values[0] if shape == () else np.array(values, dtype=object)
         continue
-      dtype = np.dtype(info.np_dtype)
-      if self._widen_float16 and dtype == np.float16:
-        dtype = np.dtype(np.float32)
-      array = values.astype(dtype, copy=False) if dtype != np.bool_ else values != 0
-      out[name] = array.reshape(info.shape) if info.shape != () else array.reshape(()).item()
+      array = values != 0 if dtype == np.bool_ else values.astype(dtype, copy=False)
+      out[name] = array.reshape(shape) if shape != () else array.reshape(()).item()
     return out
