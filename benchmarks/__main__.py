@@ -147,8 +147,8 @@ def run_input(settings: dict, state: dict, log) -> list[dict[str, Any]]:
   tf_data = ips.measure_tf_data(dataset_dir, settings["input"])
   log(f"[input] tf.data {tf_data['examples_per_s']:.1f} ex/s")
   baseline_name = f"tf.data (TF {tf_data['tensorflow']}) parse_single_example + batch + prefetch"
-  # The config's default (one worker per core), then 0, 1 and 2 workers, each against the
-  # same tf.data figure.
+  # The config's default (-1: one worker per core, none on 1-2 cores), then 0, 1 and 2
+  # workers, each against the same tf.data figure.
   runs = {}
   for worker_count in (-1, 0, 1, 2):
     runs[worker_count] = ips.measure_ours(dataset_dir, settings["input"], worker_count)
@@ -164,7 +164,7 @@ def run_input(settings: dict, state: dict, log) -> list[dict[str, Any]]:
   where = f"{ours['records']} train records of {dataset_dir}, batch {ours['batch_size']}"
   rows = [
       measurement("input/vs_tf_data",
-                  f"Grain loader examples/s, default {ours['worker_count']} workers (one per core)",
+                  f"Grain loader examples/s, default {ours['worker_count']} workers (-1)",
                   "examples/s", ours["examples_per_s"], tf_data["examples_per_s"], baseline_name,
                   INPUT_VS_TF_DATA_GOAL, where),
       measurement("input/vs_training", "loader examples/s against what training consumes",

@@ -3,7 +3,7 @@
     python -m benchmarks --only input [--quick]
 
 Ours is babycry_jax.input_pipeline (the Grain loader, global batch 32, with 0,
-1 and 2 worker processes and with the config's default, one per core) on the
+1 and 2 worker processes and with the config's default, -1) on the
 train split, timed to normalized batches in this process; the baseline, in the TensorFlow venv, is
 the usual tf.data recipe over the same shard files: TFRecordDataset ->
 shuffle -> map(tf.io.parse_single_example with the schema's feature spec, the
