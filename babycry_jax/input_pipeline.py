@@ -58,7 +58,7 @@ def resolve_worker_count(worker_count: int) -> int:
 
 
 class RecordSource:
-  """Grain's random-access source over one split: `source[i]` is record i's bytes.
+  """Grain's random-access source over one split: `source[i]` is record i's bytes (bytes-like).
 
   With `skip_corrupt` a record failing its CRC is logged and read as no bytes
   (DecodeRecord makes it a weight-0 example; None would mean "filtered out" to
@@ -72,7 +72,7 @@ class RecordSource:
   def __len__(self) -> int:
     return len(self.records)
 
-  def __getitem__(self, position: int) -> bytes:
+  def __getitem__(self, position: int) -> bytes | memoryview:
     try:
       return self.records[position]
     except CorruptRecordError as e:
@@ -129,7 +129,7 @@ class DecodeRecord(grain.transforms.Map):
   def __init__(self, decoder: ExampleDecoder):
     self.decoder = decoder
 
-  def map(self, serialized: bytes) -> dict[str, np.ndarray]:
+  def map(self, serialized: bytes | memoryview) -> dict[str, np.ndarray]:
     if not serialized:
       return self.decoder.padding_inputs()
     return self.decoder.raw_inputs(self.decoder.parse(serialized))

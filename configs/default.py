@@ -113,7 +113,7 @@ FIELD_RULES = {
     "grad_accum_steps": _integer(1),
     "batch_size": _integer(1),
     "num_epochs": _number(0.0, low_open=True),
-    "seed": _integer(0, 2**32 - 1),  # Grain's shuffle seeds are 32-bit
+    "seed": _integer(0, 2**32 - 1),  # unsigned 32-bit: the loader's permutations, the PRNG key
     "half_precision": _BOOL,
     "parallel": _one_of("pmap", "shard_map"),
     "modality_dropout": _number(0.0, 1.0),

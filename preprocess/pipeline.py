@@ -7,9 +7,10 @@
 2. run one Beam graph in which workers decode each input, cut it into
    windows, compute the features and encode each window (decode_source.py);
    key every record to (split, shard) by a stable hash of its clip id and
-   append it to a fragment file of that shard (record_fragments.py); group
-   the fragments' references by shard, then sort the shard's records by clip
-   id and write the shard and its index (shard_writer.py); combine the train split's statistics exactly
+   write it into a fragment file, in that shard's section
+   (record_fragments.py); group the sections' references by shard, then sort
+   the shard's records by clip id and write the shard and its index
+   (shard_writer.py); combine the train split's statistics exactly
    (feature_stats.py); write errors.jsonl (error_report.py); and write one
    small job summary (shard names and lengths, statistics, counts);
 3. in the launcher, read that summary, remove the fragments and write

@@ -2,15 +2,16 @@
 
 Grouping the records themselves by shard would carry every byte of the
 dataset through the runner's shuffle, which on the DirectRunner is the
-launching process's memory. Instead a decoding worker appends each record to
-a buffer per shard and writes the buffers as fragment files (TFRecord-framed)
-under the output's `_fragments/` through Beam's FileSystems; only a small
-reference per fragment (its path and, per record, the clip id, label, offset
-and payload size) is grouped by shard. The shard writer reads its fragments
-back. The launcher removes the folder, one delete, before the dataset is
-published: a retried shard writer still finds its fragments, and a fragment
-of a failed bundle attempt (its name is new for every attempt) is never
-referenced.
+launching process's memory. Instead a decoding worker buffers its records per
+shard and, when the buffers are full and at the end of each bundle, writes
+them all as one fragment file (TFRecord-framed, one section per shard, under
+the output's `_fragments/`) through Beam's FileSystems. Only a small
+reference per section (the fragment's path, the section's byte range and,
+per record, the clip id, label, offset and payload size) is grouped by
+shard; the shard writer reads just its sections back. The launcher removes
+the folder, one delete, before the dataset is published: a retried shard
+writer still finds its fragments, and a fragment of a failed bundle attempt
+(its name is new for every attempt) is never referenced.
 """
 from __future__ import annotations
 
@@ -32,16 +33,17 @@ ShardKey = tuple[str, int]          # (split, shard index)
 Entry = tuple[str, str, int, int]   # (clip_id, label, offset in the fragment, payload size)
 
 
-def fragment_ref(path: str, entries: Sequence[Entry], num_bytes: int) -> dict[str, Any]:
-  """What the shard writer learns of one fragment."""
-  return {"path": path, "entries": [list(e) for e in entries], "num_bytes": num_bytes}
+def fragment_ref(path: str, start: int, entries: Sequence[Entry], num_bytes: int) -> dict[str, Any]:
+  """What the shard writer learns of one shard's section of a fragment (offsets within it)."""
+  return {"path": path, "start": start, "entries": [list(e) for e in entries], "num_bytes": num_bytes}
 
 
 class WriteFragments(beam.DoFn):
   """((split, shard), (clip_id, label, example bytes)) -> ((split, shard), fragment ref).
 
-  Records are buffered per shard within a bundle; all buffers are written out
-  when together they reach `buffer_bytes`, and at the end of the bundle.
+  Records are buffered per shard within a bundle; once the buffers together
+  reach `buffer_bytes`, and at the end of the bundle, they are written as one
+  fragment with a section per shard.
   """
 
   def __init__(self, output_dir: str, buffer_bytes: int = DEFAULT_BUFFER_BYTES):
@@ -58,32 +60,38 @@ class WriteFragments(beam.DoFn):
     entries.append((clip_id, label, buffer.tell(), len(data)))
     self._buffered += tfrecord_codec.write_record(buffer, data)
     if self._buffered >= self._buffer_bytes:
-      yield from self._write_all()
+      yield from self._write_fragment()
 
   def finish_bundle(self):
-    for keyed_ref in self._write_all():
+    for keyed_ref in self._write_fragment():
       yield GlobalWindows.windowed_value(keyed_ref)
 
-  def _write_all(self) -> Iterator[tuple[ShardKey, dict[str, Any]]]:
-    for key in sorted(self._buffers):
-      buffer, entries = self._buffers[key]
-      split, index = key
-      path = FileSystems.join(self._folder, f"{split}-{index:05d}-{uuid.uuid4().hex}.tfrecord")
-      with FileSystems.create(path, mime_type="application/octet-stream") as f:
+  def _write_fragment(self) -> Iterator[tuple[ShardKey, dict[str, Any]]]:
+    if not self._buffers:
+      return
+    path = FileSystems.join(self._folder, f"{uuid.uuid4().hex}.tfrecord")
+    refs, start = [], 0
+    with FileSystems.create(path, mime_type="application/octet-stream") as f:
+      for key in sorted(self._buffers):
+        buffer, entries = self._buffers[key]
         f.write(buffer.getbuffer())
-      yield key, fragment_ref(path, entries, buffer.tell())
+        refs.append((key, fragment_ref(path, start, entries, buffer.tell())))
+        start += buffer.tell()
     self._buffers.clear()
     self._buffered = 0
+    yield from refs
 
 
 def read_fragment(ref: dict[str, Any]) -> bytes:
-  """A fragment's bytes, checked to be as long as its reference says.
+  """One shard's section of a fragment, checked to be as long as its reference says.
 
   Raises:
-    IOError: the fragment is shorter or longer (a storage fault, not bad input).
+    IOError: the section is cut short (a storage fault, not bad input).
   """
   with FileSystems.open(ref["path"], compression_type="uncompressed") as f:
-    data = f.read()
+    f.seek(ref["start"])
+    data = f.read(ref["num_bytes"])
   if len(data) != ref["num_bytes"]:
-    raise IOError(f"fragment {ref['path']} has {len(data)} bytes, {ref['num_bytes']} were written")
+    raise IOError(f"fragment {ref['path']}: {len(data)} bytes at offset {ref['start']}, "
+                  f"{ref['num_bytes']} were written")
   return data

@@ -55,5 +55,23 @@ def test_a_fragment_cut_short_names_itself(tmp_path):
   refs = _refs(str(tmp_path), _records(5), 1 << 30)
   with open(refs[0]["path"], "r+b") as f:
     f.truncate(refs[0]["num_bytes"] - 10)
-  with pytest.raises(IOError, match=f"fragment {refs[0]['path']} has"):
+  with pytest.raises(IOError, match=f"fragment {refs[0]['path']}: "):
     _write_shard(str(tmp_path), refs)
+
+
+def test_one_fragment_holds_a_section_per_shard(tmp_path):
+  writer = record_fragments.WriteFragments(str(tmp_path), 1 << 30)
+  writer.start_bundle()
+  records = _records(12)
+  for i, record in enumerate(records):
+    assert not list(writer.process((("train", i % 3), record)))
+  refs = [written.value for written in writer.finish_bundle()]
+  assert [key for key, _ in refs] == [("train", 0), ("train", 1), ("train", 2)]
+  assert len({ref["path"] for _, ref in refs}) == 1
+  shards = {"train": 3}
+  for index, (key, ref) in enumerate(refs):
+    (summary,) = shard_writer.WriteShard(str(tmp_path), shards).process((key, [ref]))
+    name = schema.shard_name("train", index, 3)
+    assert summary["num_records"] == 4
+    assert list(tfrecord_codec.read_records(os.path.join(tmp_path, name))) == [
+        data for _, _, data in sorted(records[index::3])]

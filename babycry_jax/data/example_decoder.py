@@ -43,7 +43,7 @@ class ExampleDecoder:
   def __reduce__(self):
     return ExampleDecoder, (self.metadata, self.audio_frames, self.video_frames)
 
-  def parse(self, serialized: bytes) -> dict[str, Any]:
+  def parse(self, serialized: bytes | memoryview) -> dict[str, Any]:
     """The raw record, as stored (see schema.features_dict); the float16 log-mel as float32."""
     return schema.decode_frames(self._parser.parse_example(serialized), self.spec)
 

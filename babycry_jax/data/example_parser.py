@@ -78,9 +78,13 @@ def _length(buf: bytes, pos: int) -> tuple[int, int]:
 
 
 def _int64s(buf: bytes, begin: int, end: int) -> np.ndarray:
-  """A packed int64 list: a short one (a flag, a label) read here, a long one vectorised."""
+  """A packed int64 list: a long one of small values vectorised, any other read value by value
+  (a flag, a label, a negative number: ten bytes)."""
   if end - begin > 8:
-    return _packed_varints(np.frombuffer(buf, np.uint8, end - begin, begin))
+    try:
+      return _packed_varints(np.frombuffer(buf, np.uint8, end - begin, begin))
+    except ValueError:
+      pass
   values, pos = [], begin
   while pos < end:
     value, pos = _varint(buf, pos)

@@ -115,7 +115,7 @@ class TFRecordSource:
   A local shard is memory-mapped once per process and a record is a read-only
   memoryview of it: no copy and no fresh allocation per record, which made
   reading the costliest step of the loader. Shards in a bucket are read with
-  one ranged request per record (bytes). Pickles without its maps and open
+  one ranged request per record. Pickles without its maps and open
   files (loader worker processes make their own).
   """
 
