@@ -77,6 +77,11 @@ def _length(buf: bytes, pos: int) -> tuple[int, int]:
   return _varint(buf, pos)
 
 
+def _signed(value: int) -> int:
+  """An int64 varint's value (a negative number is sent as its 64-bit two's complement)."""
+  return value - (1 << 64) if value >= 1 << 63 else value
+
+
 def _int64s(buf: bytes, begin: int, end: int) -> np.ndarray:
   """A packed int64 list: a long one of small values vectorised, any other read value by value
   (a flag, a label, a negative number: ten bytes)."""
@@ -88,7 +93,7 @@ def _int64s(buf: bytes, begin: int, end: int) -> np.ndarray:
   values, pos = [], begin
   while pos < end:
     value, pos = _varint(buf, pos)
-    values.append(value - (1 << 64) if value >= 1 << 63 else value)
+    values.append(_signed(value))
   return np.array(values, np.int64)
 
 
@@ -117,7 +122,7 @@ def _feature(buf: bytes, begin: int, end: int) -> tuple[str, Any]:
       pos += 4
     elif wire == 0:  # one unpacked int64
       value, pos = _varint(buf, pos)
-      values.append(np.array([value - (1 << 64) if value >= 1 << 63 else value], np.int64))
+      values.append(np.array([_signed(value)], np.int64))
     else:
       raise ValueError(f"unsupported protobuf wire type {wire} in a feature list")
   if kind == 1:

@@ -180,7 +180,7 @@ class TFRecordSource:
     if len(raw) != size or size < _FRAMING_BYTES:
       raise CorruptRecordError(name, local, f"expected {size} bytes at offset {offset}, read {len(raw)}")
     (length,), (length_crc,) = struct.unpack_from("<Q", raw), struct.unpack_from("<I", raw, 8)
-    if masked_crc(bytes(raw[:8])) != length_crc or length != size - _FRAMING_BYTES:
+    if masked_crc(bytes(raw[:8])) != length_crc or framed_size(length) != size:
       raise CorruptRecordError(name, local, "length header fails its CRC")
     data = raw[_HEADER_BYTES:_HEADER_BYTES + length]
     (data_crc,) = struct.unpack_from("<I", raw, _HEADER_BYTES + length)
