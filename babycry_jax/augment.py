@@ -2,13 +2,24 @@
 
 Runs inside the per-device train step, so each device draws its own random
 stream. Shapes: log_mel [B, T, M], frames [B, F, H, W, C], has_* [B].
+
+The sound-level ops (negative mixing, gain, tilt) work on the log-mel in decibels,
+so they need the train split's per-band mean and std that normalised it
+(`LogMelScale`); they change the log-mel only, not the MFCC statistics.
 """
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from babycry_jax.data import features
+
+_NEPER_PER_DB = np.log(10.0) / 10.0   # 10 log10(p) dB = ln(p) / _NEPER_PER_DB
+_FLOOR_DB = float(10.0 * np.log10(features.POWER_FLOOR))   # the features' digital silence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -17,10 +28,30 @@ class AugmentConfig:
   time_shift: bool = False     # roll both modalities by the same random fraction of the window
   flip: bool = False           # horizontal flip of the frames, half of the time
   mixup_alpha: float = 0.0     # > 0: mix examples and their labels, weight ~ Beta(alpha, alpha)
+  # Chance that an example gets a negative (non-cry) example of its batch added to its
+  # sound, at an SNR drawn uniformly from negative_mix_snr_db; its label stays.
+  negative_mix: float = 0.0
+  negative_mix_snr_db: tuple[float, float] = (0.0, 20.0)
+  gain_db: float = 0.0         # > 0: scale each example's level by a random +-gain_db
+  tilt_db: float = 0.0         # > 0: a random spectral slope, +-tilt_db from lowest to top band
 
   @classmethod
   def from_config(cls, config) -> "AugmentConfig":
-    return cls(**{f.name: config[f.name] for f in dataclasses.fields(cls)})
+    values = {f.name: config[f.name] for f in dataclasses.fields(cls) if f.name in config}
+    if "negative_mix_snr_db" in values:
+      values["negative_mix_snr_db"] = tuple(float(v) for v in values["negative_mix_snr_db"])
+    return cls(**values)
+
+  @property
+  def needs_scale(self) -> bool:
+    """Whether an op works in decibels and so needs the log-mel's LogMelScale."""
+    return self.negative_mix > 0 or self.gain_db > 0 or self.tilt_db > 0
+
+
+class LogMelScale(NamedTuple):
+  """The train split's log-mel normalisation: normalized = (dB - mean) / std, per mel band."""
+  mean: np.ndarray
+  std: np.ndarray
 
 
 def _band_mask(key, length: int, max_width: int, batch: int) -> jnp.ndarray:
@@ -90,8 +121,81 @@ def mixup(key, batch: dict, alpha: float) -> dict:
   return mixed
 
 
-def apply(key, batch: dict, config: AugmentConfig, modality_dropout_rate: float) -> dict:
+def _power_neper(log_mel_db: jnp.ndarray) -> jnp.ndarray:
+  """[B] ln of each example's mean mel power (over time and bands), from its dB log-mel."""
+  n = log_mel_db.shape[1] * log_mel_db.shape[2]
+  return jax.nn.logsumexp(log_mel_db * _NEPER_PER_DB, axis=(1, 2)) - np.log(n)
+
+
+def mix_at_snr(log_mel_db: jnp.ndarray, partner_db: jnp.ndarray, snr_db: jnp.ndarray) -> jnp.ndarray:
+  """Adds partner's mel power to each example's, scaled so that example / partner = snr_db.
+
+  All [B, T, M] in dB (snr_db [B]); the powers of uncorrelated sounds add. Computed in
+  log space, so neither very loud nor floor-level bands overflow.
+  """
+  log_gain = _power_neper(log_mel_db) - _power_neper(partner_db) - snr_db * _NEPER_PER_DB
+  mixed = jnp.logaddexp(log_mel_db * _NEPER_PER_DB,
+                        partner_db * _NEPER_PER_DB + log_gain[:, None, None])
+  return mixed / _NEPER_PER_DB
+
+
+def negative_mix(key, log_mel_db: jnp.ndarray, batch: dict, rate: float,
+                 snr_db: tuple[float, float]) -> jnp.ndarray:
+  """With probability `rate`, mixes a random negative of the batch into each audible example.
+
+  Partners are examples with label 0 and audio; an example is never its own partner,
+  and a batch without two such examples is left as it is. Labels stay: a cry with a
+  non-cry sound behind it is still a cry, and two non-cry sounds are not one.
+  """
+  k1, k2, k3 = jax.random.split(key, 3)
+  b = log_mel_db.shape[0]
+  hard = batch["label"] if batch["label"].ndim == 1 else jnp.argmax(batch["label"], -1)
+  audible = (batch["has_audio"] > 0) & (batch["weight"] > 0)
+  negative = audible & (hard == 0)
+  candidates = negative[None, :] & ~jnp.eye(b, dtype=bool)
+  partner = jax.random.categorical(k1, jnp.where(candidates, 0.0, -jnp.inf), axis=-1)
+  mix = audible & candidates.any(-1) & jax.random.bernoulli(k2, rate, (b,))
+  snr = jax.random.uniform(k3, (b,), minval=snr_db[0], maxval=snr_db[1])
+  mixed = mix_at_snr(log_mel_db, log_mel_db[partner], snr)
+  return jnp.where(mix[:, None, None], mixed, log_mel_db)
+
+
+def gain_and_tilt(key, log_mel_db: jnp.ndarray, gain_db: float, tilt_db: float) -> jnp.ndarray:
+  """A random level change and a random linear slope over the mel bands, in dB.
+
+  Stands in for the distance to the microphone and its frequency response; nothing
+  goes below the features' floor, as a quieter recording would not.
+  """
+  k1, k2 = jax.random.split(key)
+  b, _, m = log_mel_db.shape
+  gain = jax.random.uniform(k1, (b, 1, 1), minval=-gain_db, maxval=gain_db)
+  tilt = jax.random.uniform(k2, (b, 1, 1), minval=-tilt_db, maxval=tilt_db)
+  return jnp.maximum(log_mel_db + gain + tilt * jnp.linspace(-0.5, 0.5, m), _FLOOR_DB)
+
+
+def sound_level(key, batch: dict, config: AugmentConfig, scale: LogMelScale) -> dict:
+  """The decibel ops, on the log-mel brought back to dB and normalised again after."""
+  k1, k2 = jax.random.split(key)
+  present = batch["has_audio"][:, None, None] > 0
+  log_mel_db = batch["log_mel"] * scale.std + scale.mean
+  if config.negative_mix > 0:
+    log_mel_db = negative_mix(k1, log_mel_db, batch, config.negative_mix,
+                              config.negative_mix_snr_db)
+  if config.gain_db > 0 or config.tilt_db > 0:
+    log_mel_db = gain_and_tilt(k2, log_mel_db, config.gain_db, config.tilt_db)
+  log_mel = (log_mel_db - scale.mean) / scale.std
+  # A missing track stays all zeros, as the decoder left it.
+  return dict(batch, log_mel=jnp.where(present, log_mel, batch["log_mel"]))
+
+
+def apply(key, batch: dict, config: AugmentConfig, modality_dropout_rate: float,
+          scale: Optional[LogMelScale] = None) -> dict:
   keys = jax.random.split(key, 5)
+  if config.needs_scale:
+    if scale is None:
+      raise ValueError("negative_mix, gain_db and tilt_db need the log-mel's LogMelScale")
+    # A key of its own, so configs without these ops draw the same streams as before.
+    batch = sound_level(jax.random.fold_in(key, 5), batch, config, scale)
   if config.time_shift:
     batch = time_shift(keys[0], batch)
   if config.spec_augment:

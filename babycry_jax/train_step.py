@@ -28,11 +28,12 @@ def _accuracy_counts(logits, labels, weights):
 
 
 def train_step(state: TrainState, batch: dict, *, axis_name: str, loss_fn: Callable, aug: Any,
-               modality_dropout: float) -> tuple[TrainState, dict]:
+               modality_dropout: float,
+               log_mel_scale: augment.LogMelScale | None = None) -> tuple[TrainState, dict]:
   """One optimizer step on this device's share of the global batch."""
   key = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), lax.axis_index(axis_name))
   aug_key, dropout_key = jax.random.split(key)
-  batch = augment.apply(aug_key, batch, aug, modality_dropout)
+  batch = augment.apply(aug_key, batch, aug, modality_dropout, log_mel_scale)
 
   def loss_of(params):
     out = state.apply_fn(forward.variables(params, state.batch_stats), forward.model_inputs(batch),
@@ -71,13 +72,19 @@ def eval_step(state: TrainState, batch: dict, *, axis_name: str, loss_fn: Callab
   }
 
 
-def build_train_step(config: ml_collections.ConfigDict, model, strategy) -> Callable:
-  """The config's train step over all devices of `strategy`: (state, batch) -> (state, metrics)."""
+def build_train_step(config: ml_collections.ConfigDict, model, strategy,
+                     log_mel_scale: augment.LogMelScale | None = None) -> Callable:
+  """The config's train step over all devices of `strategy`: (state, batch) -> (state, metrics).
+
+  `log_mel_scale` (the train split's log-mel normalisation) is needed by the
+  augmentations that work in decibels (augment.AugmentConfig.needs_scale).
+  """
   # Hiding the only modality a model reads would leave it nothing to learn from.
   modality_dropout = config.modality_dropout if len(model.modalities) > 1 else 0.0
   return strategy.wrap_train(functools.partial(
       train_step, axis_name=strategy.axis_name, loss_fn=losses.get(config.loss),
-      aug=augment.AugmentConfig.from_config(config.augment), modality_dropout=modality_dropout))
+      aug=augment.AugmentConfig.from_config(config.augment), modality_dropout=modality_dropout,
+      log_mel_scale=log_mel_scale))
 
 
 def build_eval_step(loss: str, strategy) -> Callable:

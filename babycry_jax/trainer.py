@@ -16,7 +16,7 @@ import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
 
-from babycry_jax import checkpointing, console, forward, strategies
+from babycry_jax import augment, checkpointing, console, forward, strategies
 from babycry_jax import input_pipeline as ip
 from babycry_jax import runs, warm_start
 from babycry_jax.data import schema, storage
@@ -95,7 +95,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       worker_buffer_size=loader.worker_buffer_size, read_threads=loader.read_threads))
 
   writer = MetricWriter(workdir)
-  p_train_step = build_train_step(config, model, strategy)
+  p_train_step = build_train_step(
+      config, model, strategy, augment.LogMelScale(*train_split.decoder.stats(schema.LOG_MEL)))
   p_eval_step = build_eval_step(config.loss, strategy)
   state = strategy.replicate(state)
   preemption = _Preemption()

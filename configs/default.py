@@ -45,7 +45,8 @@ def get_config() -> ml_collections.ConfigDict:
   # embedded default's test F1 from 0.88 to 0.91 (README, Results).
   c.modality_dropout = 0.2   # chance to hide one modality of an example (fusion models only)
   c.augment = ml_collections.ConfigDict(dict(
-      spec_augment=False, time_shift=True, flip=False, mixup_alpha=0.0))
+      spec_augment=False, time_shift=True, flip=False, mixup_alpha=0.0,
+      negative_mix=0.0, negative_mix_snr_db=(0.0, 20.0), gain_db=0.0, tilt_db=0.0))
 
   # The Grain loader (babycry_jax/input_pipeline.py): worker processes that parse and
   # batch records (-1: one per core, or none on a machine of 1-2 cores; 0: in this
@@ -95,6 +96,13 @@ def _one_of(*choices):
   return (lambda v: v in choices), "one of " + ", ".join(map(repr, choices))
 
 
+def _range_db():
+  def ok(v):
+    return (isinstance(v, (tuple, list)) and len(v) == 2
+            and all(_number(-60.0, 60.0)[0](x) for x in v) and v[0] <= v[1])
+  return ok, "two numbers (low, high) in dB, -60 <= low <= high <= 60"
+
+
 _BOOL = (lambda v: isinstance(v, bool)), "true or false"
 _TEXT = (lambda v: isinstance(v, str) and bool(v.strip())), "a non-empty string"
 
@@ -121,6 +129,10 @@ FIELD_RULES = {
     "augment.time_shift": _BOOL,
     "augment.flip": _BOOL,
     "augment.mixup_alpha": _number(0.0),
+    "augment.negative_mix": _number(0.0, 1.0),
+    "augment.negative_mix_snr_db": _range_db(),
+    "augment.gain_db": _number(0.0, 60.0),
+    "augment.tilt_db": _number(0.0, 60.0),
     "log_every_steps": _integer(1),
     "eval_batch_size": _integer(0),
     "skip_corrupt_records": _BOOL,

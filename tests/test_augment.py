@@ -2,6 +2,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from babycry_jax import augment
 
@@ -74,3 +75,83 @@ def test_flip_mirrors_frames_horizontally():
   assert 5 < sum(flipped) < 27
   i = flipped.index(True)
   np.testing.assert_array_equal(out["frames"][i], batch["frames"][i][:, :, ::-1])
+
+
+def _mel_power(db):
+  return np.mean(10.0 ** (np.asarray(db, np.float64) / 10.0), axis=(1, 2))
+
+
+def test_mix_at_snr_sets_the_asked_ratio_of_powers():
+  rng = np.random.default_rng(6)
+  # Realistic decibel levels: a floor near -100 dB next to loud bands, which must not overflow.
+  x = jnp.asarray(rng.uniform(-100, 40, (4, 50, 16)), jnp.float32)
+  partner = jnp.asarray(rng.uniform(-100, 40, (4, 50, 16)), jnp.float32)
+  snr = jnp.asarray([-6.0, 0.0, 7.5, 20.0])
+  mixed = np.asarray(augment.mix_at_snr(x, partner, snr))
+  assert np.isfinite(mixed).all() and (mixed >= np.asarray(x) - 1e-3).all()
+  added = _mel_power(mixed) - _mel_power(x)
+  np.testing.assert_allclose(10 * np.log10(_mel_power(x) / added), snr, atol=0.05)
+
+
+def _negatives_batch(b=8):
+  rng = np.random.default_rng(7)
+  return {"log_mel": jnp.asarray(rng.uniform(-40, 20, (b, 30, 8)), jnp.float32),
+          "has_audio": jnp.asarray([1, 1, 1, 1, 1, 1, 0, 1], jnp.float32)[:b],
+          "label": jnp.asarray([1, 1, 1, 0, 1, 1, 1, 1], jnp.int32)[:b],
+          "weight": jnp.ones((b,))}
+
+
+def test_negative_mix_adds_only_a_negative_within_the_snr_range_deterministically():
+  batch = _negatives_batch()
+  db = batch["log_mel"]
+  out = np.asarray(augment.negative_mix(jax.random.PRNGKey(8), db, batch, 1.0, (3.0, 9.0)))
+  again = np.asarray(augment.negative_mix(jax.random.PRNGKey(8), db, batch, 1.0, (3.0, 9.0)))
+  other = np.asarray(augment.negative_mix(jax.random.PRNGKey(9), db, batch, 1.0, (3.0, 9.0)))
+  np.testing.assert_array_equal(out, again)
+  assert not np.allclose(out, other)
+  # The one negative has no other negative to take; the example without audio is left alone.
+  np.testing.assert_array_equal(out[3], db[3])
+  np.testing.assert_array_equal(out[6], db[6])
+  for i in (0, 1, 2, 4, 5, 7):   # every cry got the negative (example 3), at an SNR in range
+    snr = 10 * np.log10(_mel_power(db[i:i + 1]) / (_mel_power(out[i:i + 1]) - _mel_power(db[i:i + 1])))
+    assert 3.0 - 0.05 <= snr[0] <= 9.0 + 0.05
+    np.testing.assert_allclose(out[i], augment.mix_at_snr(db[i:i + 1], db[3:4], jnp.asarray(snr))[0],
+                               atol=1e-3)
+
+
+def test_negative_mix_rate_is_the_share_of_mixed_examples():
+  b = 400
+  rng = np.random.default_rng(10)
+  batch = {"log_mel": jnp.asarray(rng.uniform(-40, 20, (b, 10, 4)), jnp.float32),
+           "has_audio": jnp.ones((b,)), "label": jnp.asarray(np.arange(b) % 2, jnp.int32),
+           "weight": jnp.ones((b,))}
+  out = augment.negative_mix(jax.random.PRNGKey(11), batch["log_mel"], batch, 0.3, (0.0, 20.0))
+  changed = (np.abs(np.asarray(out) - np.asarray(batch["log_mel"])) > 0).any(axis=(1, 2))
+  assert 0.22 < changed.mean() < 0.38
+
+
+def test_sound_level_ops_work_in_decibels_and_keep_labels_and_silence():
+  batch = dict(_batch(), has_audio=jnp.asarray([1, 1, 1, 1, 1, 1, 1, 0], jnp.float32))
+  batch["log_mel"] = batch["log_mel"] * batch["has_audio"][:, None, None]
+  scale = augment.LogMelScale(mean=np.linspace(-50, 0, 16).astype(np.float32),
+                              std=np.full(16, 12.0, np.float32))
+  gain_only = augment.AugmentConfig(gain_db=6.0)
+  out = augment.apply(jax.random.PRNGKey(12), batch, gain_only, 0.0, scale)
+  shift_db = (np.asarray(out["log_mel"]) - np.asarray(batch["log_mel"])) * 12.0
+  for i in range(7):   # one level change per example, the same in every band and frame
+    assert np.ptp(shift_db[i]) < 1e-3 and abs(shift_db[i].flat[0]) <= 6.0
+  assert not np.asarray(out["log_mel"])[7].any()
+  np.testing.assert_array_equal(out["label"], batch["label"])
+  tilted = augment.gain_and_tilt(jax.random.PRNGKey(13), jnp.zeros((2, 5, 16)), 0.0, 4.0)
+  slope = np.diff(np.asarray(tilted), axis=-1)
+  assert np.abs(np.asarray(tilted)).max() <= 2.0 + 1e-6 and np.ptp(slope[0]) < 1e-5
+  with pytest.raises(ValueError, match="LogMelScale"):
+    augment.apply(jax.random.PRNGKey(0), batch, gain_only, 0.0)
+
+
+def test_augment_config_reads_configs_saved_before_the_sound_level_ops():
+  old = {"spec_augment": True, "time_shift": False, "flip": False, "mixup_alpha": 0.0}
+  config = augment.AugmentConfig.from_config(old)
+  assert config.spec_augment and config.negative_mix == 0.0 and not config.needs_scale
+  listed = augment.AugmentConfig.from_config(dict(old, negative_mix=0.5, negative_mix_snr_db=[1, 2]))
+  assert listed.negative_mix_snr_db == (1.0, 2.0) and listed.needs_scale

@@ -49,6 +49,8 @@ TRAIN_CASES = {
                                "config.learning_rate=-0.1: must be a number > 0.0"),
     "dropout_above_one": (["--config.modality_dropout=1.5"],
                           "config.modality_dropout=1.5: must be a number >= 0.0 and <= 1.0"),
+    "snr_range_reversed": (["--config.augment.negative_mix_snr_db=(10,0)"],
+                           "config.augment.negative_mix_snr_db=(10, 0): must be two numbers"),
     "unknown_optimizer": (["--config.optimizer=adagrad"], "config.optimizer='adagrad': must be one of"),
     "unknown_strategy": (["--config.parallel=dp"], "config.parallel='dp': must be one of"),
     "unknown_field": (["--config.batchsize=8"], "batchsize"),

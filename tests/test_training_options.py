@@ -19,8 +19,9 @@ OPTIONS = {
     "bf16_clip_accumulate": dict(half_precision=True, grad_clip_norm=1.0, grad_accum_steps=2),
     "rmsprop_plateau_decay": dict(optimizer="rmsprop", lr_schedule="plateau", weight_decay=1e-4),
     "sgd_cosine_warmup": dict(optimizer="sgd", lr_schedule="cosine", warmup_epochs=1.0),
-    "augment_all": dict(modality_dropout=0.3, augment=dict(spec_augment=True, time_shift=True,
-                                                          flip=True, mixup_alpha=0.4)),
+    "augment_all": dict(modality_dropout=0.3, augment=dict(
+        spec_augment=True, time_shift=True, flip=True, mixup_alpha=0.4, negative_mix=0.5,
+        negative_mix_snr_db=(-3.0, 9.0), gain_db=6.0, tilt_db=6.0)),
 }
 
 

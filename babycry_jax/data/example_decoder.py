@@ -40,6 +40,10 @@ class ExampleDecoder:
                          np.maximum(np.asarray(stats[key]["std"], np.float32), 1e-6))
                    for key in schema.NORMALIZED_FEATURES}
 
+  def stats(self, record_key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) float32 that normalize the feature `record_key` (std at least 1e-6)."""
+    return self._stats[record_key]
+
   def __reduce__(self):
     return ExampleDecoder, (self.metadata, self.audio_frames, self.video_frames)
 
