@@ -1,7 +1,7 @@
 r"""Leave-one-source-out false alarms on the real-world dataset (`python -m benchmarks.real_world`).
 
   python -m benchmarks.real_world --dataset data/real_world --workdir runs/real_world_loso \
-      [--config configs/real_world.py] [--groups music,animals] [--recall 0.9]
+      [--config configs/real_world.py] [--groups music,animals] [--recall 0.9] [--seeds 0,1,2]
 
 For each negative source group (preprocess.real_world.SOURCE_GROUPS) it writes a
 dataset without that group (preprocess.leave_source_out), trains the config on
@@ -9,7 +9,10 @@ it, picks the threshold that keeps `--recall` of the validation cries (babies
 never heard in training) and measures at that threshold the false-alarm rate on
 every window of the held-out group, the recall on the test cries and the test F1.
 A first run with nothing held out gives every group's in-distribution rate on
-the test split. Finished runs are reused. Writes <workdir>/table.md and table.json.
+the test split. With several `--seeds` every run is repeated once per seed (the
+config's seed replaced): the table gives the mean and the range over seeds, since
+one run's false-alarm rate on an unseen group moves by tens of points with the seed.
+Finished runs are reused. Writes <workdir>/table.md and table.json.
 """
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ import json
 import os
 import sys
 import time
+
+import numpy as np
 
 from absl import app, flags
 from ml_collections import config_flags
@@ -33,66 +38,116 @@ flags.DEFINE_string("workdir", "runs/real_world_loso_cnn_pool", "Where datasets,
 flags.DEFINE_list("groups", list(real_world.SOURCE_GROUPS), "Source groups to hold out in turn.")
 flags.DEFINE_float("recall", 0.9, "Recall on validation cries that sets each run's threshold.")
 flags.DEFINE_bool("include_all", True, "Also train on every group and report test rates.")
+flags.DEFINE_list("seeds", ["0"], "Train every run once per seed (config.seed) and average.")
 
 ALL = "none"   # the run that holds nothing out
 
 
-def _scores(workdir: str, split: str):
-  from babycry_jax import evaluation, runs
-  predictions = evaluation.Evaluator(runs.load_run(workdir, "best")).predict(split)
-  return predictions.source_ids, predictions.labels, predictions.scores
+def _predictions(run_dir: str) -> dict:
+  """The best checkpoint's scores on validation and test, cached in <run_dir>/../scores.npz."""
+  path = os.path.join(os.path.dirname(run_dir), "scores.npz")
+  if not os.path.exists(path):
+    from babycry_jax import evaluation, runs
+    evaluator = evaluation.Evaluator(runs.load_run(run_dir, "best"))
+    arrays = {}
+    for split in ("validation", "test"):
+      p = evaluator.predict(split)
+      arrays.update({f"{split}_ids": np.asarray(p.source_ids), f"{split}_labels": p.labels,
+                     f"{split}_scores": p.scores})
+    with open(path + ".tmp", "wb") as f:
+      np.savez(f, **arrays)
+    os.replace(path + ".tmp", path)
+  with np.load(path) as z:
+    return {k: z[k] for k in z.files}
 
 
-def run_group(held_out: str, sources: dict, root: str, config) -> dict:
-  """Trains without held_out (or on everything for ALL) and measures it; reuses a finished run."""
+def measure(held_out: str, seed, predictions: dict, sources: dict, train_s: float) -> dict:
+  """The threshold at --recall on validation, and the test metrics and false alarms there."""
+  threshold = metrics.threshold_at_recall(predictions["validation_labels"],
+                                          predictions["validation_scores"], FLAGS.recall)
+  labels, scores = predictions["test_labels"], predictions["test_scores"]
+  groups = [sources[s]["source_group"] for s in predictions["test_ids"]]
+  test = metrics.binary_metrics(labels, scores, threshold)
+  return {"held_out": held_out, "seed": seed, "threshold": threshold,
+          "train_s": round(train_s, 1), "test_recall": test["recall"], "test_f1": test["f1"],
+          "test_precision": test["precision"], "test_windows": test["num_examples"],
+          "false_alarms": source_report.false_alarms_by_group(groups, labels, scores, threshold)}
+
+
+def run_group(held_out: str, seed: int, sources: dict, root: str, config) -> dict:
+  """Trains without held_out (or on everything for ALL) and measures it; reuses a finished run.
+
+  The held-out dataset is written once, in <root>/<held_out>/data, for every seed.
+  """
   from babycry_jax import trainer
-  out = os.path.join(root, held_out)
+  out = os.path.join(root, held_out, f"seed_{seed}")
   result_path = os.path.join(out, "result.json")
   if os.path.exists(result_path):
     return json.loads(open(result_path).read())
   dataset = FLAGS.dataset
   if held_out != ALL:
-    dataset = os.path.join(out, "data")
+    dataset = os.path.join(root, held_out, "data")
     if not os.path.exists(os.path.join(dataset, "metadata.json")):
       leave_source_out.write_held_out_dataset(
           FLAGS.dataset, dataset, held_out,
           lambda s: (sources[s]["source_group"], sources[s]["category"]))
   config = config.copy_and_resolve_references()
   config.dataset_dir = dataset
+  config.seed = seed
   started = time.time()
   trainer.train_and_evaluate(config, os.path.join(out, "run"))
   train_s = time.time() - started
-  _, val_labels, val_scores = _scores(os.path.join(out, "run"), "validation")
-  threshold = metrics.threshold_at_recall(val_labels, val_scores, FLAGS.recall)
-  ids, labels, scores = _scores(os.path.join(out, "run"), "test")
-  groups = [sources[s]["source_group"] for s in ids]
-  test = metrics.binary_metrics(labels, scores, threshold)
-  result = {"held_out": held_out, "threshold": threshold, "train_s": round(train_s, 1),
-            "test_recall": test["recall"], "test_f1": test["f1"], "test_precision": test["precision"],
-            "test_windows": test["num_examples"],
-            "false_alarms": source_report.false_alarms_by_group(groups, labels, scores, threshold)}
+  result = measure(held_out, seed, _predictions(os.path.join(out, "run")), sources, train_s)
   storage.write_text(result_path, json.dumps(result, indent=1))
   return result
 
 
+def ensemble(held_out: str, seeds: list[int], sources: dict, root: str) -> dict:
+  """The seeds' runs as one detector: their crying probabilities averaged per window."""
+  runs = [_predictions(os.path.join(root, held_out, f"seed_{s}", "run")) for s in seeds]
+  mean = dict(runs[0], **{f"{split}_scores": np.mean([r[f"{split}_scores"] for r in runs], 0)
+                          for split in ("validation", "test")})
+  train_s = sum(json.loads(open(os.path.join(root, held_out, f"seed_{s}", "result.json")).read())
+                ["train_s"] for s in seeds)
+  return measure(held_out, "ensemble", mean, sources, train_s)
+
+
+def _mean_and_range(values: list[float], fmt: str) -> str:
+  """'v' for one value, 'mean (min-max)' for several."""
+  mean = sum(values) / len(values)
+  if len(values) == 1:
+    return format(mean, fmt)
+  return f"{mean:{fmt}} ({min(values):{fmt}}–{max(values):{fmt}})"
+
+
 def table(results: list[dict], recall: float) -> str:
-  lines = [f"| held out | threshold (val recall {recall:.0%}) | false alarms on the held-out group "
+  """Markdown: one row per held-out group, over however many seeds it has finished."""
+  by_group: dict[str, list[dict]] = {}
+  for r in results:
+    by_group.setdefault(r["held_out"], []).append(r)
+  seeds = max(len(rs) for rs in by_group.values())
+  over = f" (mean and range over {seeds} seeds)" if seeds > 1 else ""
+  lines = [f"| held out | threshold (val recall {recall:.0%}) | false alarms on the held-out group{over} "
            "| test cry recall | test F1 | train time |",
            "| --- | ---: | ---: | ---: | ---: | ---: |"]
-  for r in results:
-    if r["held_out"] == ALL:
+  for group, rs in by_group.items():
+    if group == ALL:
       continue
-    fa = r["false_alarms"][r["held_out"]]
-    lines.append(f"| {r['held_out']} | {r['threshold']:.3f} | {fa['false_alarm_rate']:.1%} "
-                 f"({fa['flagged']}/{fa['windows']}) | {r['test_recall']:.3f} | {r['test_f1']:.3f} "
-                 f"| {r['train_s'] / 60:.1f} min |")
-  for r in results:
-    if r["held_out"] == ALL:
-      lines += ["", f"Nothing held out (threshold {r['threshold']:.3f}): test F1 {r['test_f1']:.3f}, "
-                f"precision {r['test_precision']:.3f}, recall {r['test_recall']:.3f}; false alarms "
-                "on the test split per group: " + ", ".join(
-                    f"{g} {v['false_alarm_rate']:.1%} ({v['flagged']}/{v['windows']})"
-                    for g, v in r["false_alarms"].items())]
+    fa = [r["false_alarms"][group] for r in rs]
+    counts = ", ".join(f"{f['flagged']}" for f in fa) + f" of {fa[0]['windows']}"
+    lines.append(
+        f"| {group} | {_mean_and_range([r['threshold'] for r in rs], '.3f')} "
+        f"| {_mean_and_range([f['false_alarm_rate'] for f in fa], '.1%')} ({counts}) "
+        f"| {_mean_and_range([r['test_recall'] for r in rs], '.3f')} "
+        f"| {_mean_and_range([r['test_f1'] for r in rs], '.3f')} "
+        f"| {sum(r['train_s'] for r in rs) / len(rs) / 60:.1f} min |")
+  for r in by_group.get(ALL, []):
+    which = "the ensemble" if r["seed"] == "ensemble" else f"seed {r['seed']}"
+    lines += ["", f"Nothing held out, {which} (threshold {r['threshold']:.3f}): "
+              f"test F1 {r['test_f1']:.3f}, precision {r['test_precision']:.3f}, recall "
+              f"{r['test_recall']:.3f}; false alarms on the test split per group: " + ", ".join(
+                  f"{g} {v['false_alarm_rate']:.1%} ({v['flagged']}/{v['windows']})"
+                  for g, v in r["false_alarms"].items())]
   return "\n".join(lines)
 
 
@@ -106,6 +161,14 @@ def main(argv):
     print(f"error: unknown groups {unknown} (choose from {list(real_world.SOURCE_GROUPS)}) or "
           f"--recall={FLAGS.recall} outside (0, 1]", file=sys.stderr)
     return 1
+  try:
+    seeds = [int(s) for s in FLAGS.seeds]
+  except ValueError:
+    seeds = []
+  if not seeds or any(not 0 <= s < 2**32 for s in seeds):
+    print(f"error: --seeds={','.join(FLAGS.seeds)} must list integers from 0 to 2**32 - 1",
+          file=sys.stderr)
+    return 1
   media_dir = FLAGS.media_dir or f"{os.path.normpath(FLAGS.dataset)}_media"
   try:
     sources = real_world.read_sources(media_dir)
@@ -114,12 +177,19 @@ def main(argv):
           file=sys.stderr)
     return 1
   os.makedirs(FLAGS.workdir, exist_ok=True)
-  results = []
+  results, ensembles = [], []
   for held_out in ([ALL] if FLAGS.include_all else []) + list(FLAGS.groups):
-    results.append(run_group(held_out, sources, FLAGS.workdir, FLAGS.config))
+    for seed in seeds:
+      results.append(run_group(held_out, seed, sources, FLAGS.workdir, FLAGS.config))
+    if len(seeds) > 1:
+      ensembles.append(ensemble(held_out, seeds, sources, FLAGS.workdir))
     text = table(results, FLAGS.recall)
+    if ensembles:
+      text += ("\n\nThe seeds' runs as one detector, their crying probabilities averaged:\n\n"
+               + table(ensembles, FLAGS.recall))
     storage.write_text(os.path.join(FLAGS.workdir, "table.md"), text + "\n")
-    storage.write_text(os.path.join(FLAGS.workdir, "table.json"), json.dumps(results, indent=1))
+    storage.write_text(os.path.join(FLAGS.workdir, "table.json"),
+                       json.dumps({"runs": results, "ensembles": ensembles}, indent=1))
     print(text, flush=True)
   return 0
 

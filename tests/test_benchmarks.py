@@ -158,3 +158,22 @@ def test_measurement_goal_logic_and_table(tmp_path):
 def test_unknown_benchmark_is_rejected():
   with pytest.raises(ValueError, match="unknown benchmark"):
     suite.run_suite(["train", "gpu"], output=None)
+
+
+def test_leave_one_source_out_table_gives_mean_and_range_over_seeds():
+  from benchmarks import real_world as loso
+
+  def result(held_out, seed, flagged, f1):
+    return {"held_out": held_out, "seed": seed, "threshold": 0.5, "train_s": 60.0,
+            "test_recall": 0.9, "test_f1": f1, "test_precision": 0.8, "test_windows": 100,
+            "false_alarms": {held_out: {"windows": 40, "flagged": flagged,
+                                        "false_alarm_rate": flagged / 40}}}
+
+  one = loso.table([result("music", 0, 4, 0.9)], 0.9)
+  assert "| music | 0.500 | 10.0% (4 of 40) | 0.900 | 0.900 | 1.0 min |" in one
+  three = loso.table([result("music", s, k, f) for s, k, f in ((0, 4, 0.9), (1, 8, 0.8), (2, 0, 0.7))]
+                     + [result(loso.ALL, 0, 2, 0.95)], 0.9)
+  assert "mean and range over 3 seeds" in three
+  assert "| music | 0.500 (0.500–0.500) | 10.0% (0.0%–20.0%) (4, 8, 0 of 40) | " in three
+  assert "0.800 (0.700–0.900)" in three
+  assert "Nothing held out, seed 0 (threshold 0.500): test F1 0.950" in three
