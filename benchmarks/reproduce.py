@@ -9,7 +9,10 @@ embedded default dataset, one after the other, with its own config
 test split, fusion models also with one track hidden. When the real media of
 ../shared/data is present, the audio models are also trained on the
 real-audio dataset (built first by preprocess.real_audio_recipe if missing)
-and get a second table.
+and get a second table, and the headline table comes first: the false alarms
+of configs/real_world.py on each source group held out of its training
+(`python -m benchmarks.real_world`, over --loso_seeds, on the real-world
+dataset built first when missing).
 
 Writes into --out: table.md, results.json and f1_vs_epoch.png (validation F1
 per epoch of every run, from its metrics.jsonl). A model whose workdir holds a
@@ -30,6 +33,7 @@ import os
 import pathlib
 import platform
 import statistics
+import subprocess
 import sys
 import time
 import traceback
@@ -371,6 +375,15 @@ def render_markdown(results: dict) -> str:
          "Test metrics at threshold 0.5 of the checkpoint with the best validation F1; the study "
          "reported validation F1 on its own data (2500 clips), so its column is a reference, not "
          "a like-for-like number.", ""]
+  loso = results.get("leave_one_source_out")
+  if loso:
+    out += ["## Real recordings: false alarms on sound sources never heard in training", ""]
+    if loso["status"] == "ok":
+      out += [f"`{loso['command']}`: each source group of negatives held out of training in "
+              "turn; its false-alarm rate at the threshold that keeps 90% of the validation "
+              "cries (babies never heard in training).", "", loso["table_md"].strip(), ""]
+    else:
+      out += [f"`{loso['command']}`: {loso['status']}", ""]
   titles = {EMBEDDED: "Embedded default dataset (generated audio + video)",
             REAL_AUDIO: "Real audio (Donate-a-cry cries against speech, music and household sounds)"}
   for dataset, section in results["tables"].items():
@@ -504,6 +517,41 @@ def _ensure_real_audio(dataset_dir: str, shared_dir: str, log: Callable[[str], N
   return dataset_dir
 
 
+def leave_one_source_out(dataset_dir: str, workdir: str, seeds: Sequence[str],
+                         epochs: Optional[int] = None, log: Callable[[str], None] = print,
+                         extra_flags: Sequence[str] = ()) -> dict:
+  """Runs `python -m benchmarks.real_world` in a process of its own (a command never imports
+  another) and returns its table; finished runs in workdir are reused by it."""
+  args = ["-m", "benchmarks.real_world", f"--dataset={dataset_dir}", f"--workdir={workdir}",
+          f"--seeds={','.join(seeds)}", *extra_flags]
+  if epochs:
+    args.append(f"--config.num_epochs={epochs}")
+  command = "python " + " ".join(args)
+  log(f"leave one source out: {command}")
+  done = subprocess.run([sys.executable, *args], cwd=REPO_ROOT)
+  if done.returncode != 0:
+    return {"status": f"failed with exit code {done.returncode} (its output is above)",
+            "command": command}
+  return {"status": "ok", "command": command,
+          "table_md": storage.read_text(os.path.join(workdir, "table.md")),
+          "table": json.loads(storage.read_text(os.path.join(workdir, "table.json")))}
+
+
+def _ensure_real_world(dataset_dir: str, shared_dir: str, log: Callable[[str], None]) -> Optional[str]:
+  """The real-world dataset dir, built when missing; None (with the reason logged) if impossible."""
+  from babycry_jax.data import schema
+  if os.path.exists(os.path.join(dataset_dir, schema.METADATA_FILE)):
+    return dataset_dir
+  if not os.path.isdir(os.path.join(shared_dir, "real_world")):
+    log(f"leave-one-source-out table skipped: {dataset_dir} is missing and "
+        f"{shared_dir}/real_world is absent")
+    return None
+  from preprocess import real_world
+  log(f"building the real-world dataset {dataset_dir} from {shared_dir}")
+  real_world.build(shared_dir, dataset_dir, log=log)
+  return dataset_dir
+
+
 def _ensure_embedded_default(dataset_dir: str, log: Callable[[str], None]) -> None:
   """Generates and preprocesses the embedded default into dataset_dir when it is missing."""
   from babycry_jax.data import schema
@@ -524,6 +572,9 @@ flags.DEFINE_string("real_audio_dir", "data/real_audio", "Real-audio dataset (bu
 flags.DEFINE_string("shared", str(REPO_ROOT.parent / "shared" / "data"),
                     "Real media folder (default: <repo>/../shared/data).")
 flags.DEFINE_bool("no_real_audio", False, "Skip the real-audio table.")
+flags.DEFINE_string("real_world_dir", "data/real_world", "Real-world dataset (built when missing).")
+flags.DEFINE_list("loso_seeds", ["0", "1", "2"], "Seeds of every leave-one-source-out run.")
+flags.DEFINE_bool("no_loso", False, "Skip the leave-one-source-out table.")
 
 
 def main(argv: Sequence[str]) -> int:
@@ -559,9 +610,20 @@ def main(argv: Sequence[str]) -> int:
         skipped = f"real-audio table ({FLAGS.real_audio_dir} missing and {FLAGS.shared} absent)"
   command = "python -m benchmarks.reproduce " + " ".join(sys.argv[1:])
   results = reproduce(jobs, FLAGS.workdir_root, FLAGS.out, dataset_dirs, command.strip(), skipped)
+  if not FLAGS.no_loso and not results.get("interrupted"):
+    real_world_dir = _ensure_real_world(FLAGS.real_world_dir, FLAGS.shared, print)
+    if real_world_dir:
+      results["leave_one_source_out"] = leave_one_source_out(
+          real_world_dir, os.path.join(FLAGS.workdir_root, "real_world_loso"), FLAGS.loso_seeds,
+          FLAGS.epochs)
+    else:
+      results["skipped"] = "; ".join(filter(None, [results["skipped"], "leave-one-source-out "
+                                                   f"table ({FLAGS.real_world_dir} missing)"]))
+    write_outputs(results, FLAGS.out)
   print(render_markdown(results))
   failed = [r for s in results["tables"].values() for r in s["rows"] if r["status"] != "ok"]
-  return 1 if failed or results.get("interrupted") else 0
+  loso_failed = results.get("leave_one_source_out", {}).get("status", "ok") != "ok"
+  return 1 if failed or loso_failed or results.get("interrupted") else 0
 
 
 if __name__ == "__main__":

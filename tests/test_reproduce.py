@@ -269,3 +269,36 @@ def test_report_stops_when_a_training_ends_early(tmp_path, monkeypatch):
   assert "stopped early" in results["interrupted"]
   assert results["tables"] == {}
   assert "Interrupted: training of tiny_cnn stopped early" in (tmp_path / "out" / "table.md").read_text()
+
+
+def test_leave_one_source_out_table_heads_the_report(tmp_path):
+  """The benchmark's own command, end to end on tiny runs: held-out data, training, table."""
+  from babycry_jax import input_pipeline
+  from preprocess import real_world
+  dataset = synthetic_dataset.write(str(tmp_path / "ds"))
+  media = tmp_path / "ds_media"
+  media.mkdir()
+  music_windows = 0
+  with open(media / real_world.SOURCES_FILE, "w", newline="") as f:
+    out = csv.writer(f)
+    out.writerow(("path", "source_group", "category", "expected_split"))
+    for split in ("train", "validation", "test"):
+      data = input_pipeline.Split(dataset, split, 1, 1)
+      for i in range(len(data)):
+        example = data.example(i)
+        n = int(example["source_id"].decode()[3:])
+        group = "cry" if example["label"] == 1 else ("music" if n % 4 < 2 else "animals")
+        music_windows += group == "music"
+        out.writerow((example["source_id"].decode(), group, f"{group}/x", split))
+  loso = reproduce.leave_one_source_out(
+      dataset, str(tmp_path / "loso"), ["0"], epochs=1, log=lambda _: None,
+      extra_flags=[f"--config={TINY_CONFIG}", "--groups=music", f"--media_dir={media}"])
+  assert loso["status"] == "ok", loso
+  runs = loso["table"]["runs"]
+  assert [r["held_out"] for r in runs] == ["none", "music"]
+  # Every music window, from every split, is in the held-out run's test split.
+  assert runs[1]["false_alarms"]["music"]["windows"] == music_windows > 0
+  assert "| music |" in loso["table_md"]
+  text = reproduce.render_markdown({"generated": "now", "command": "test", "machine": "here",
+                                    "tables": {}, "leave_one_source_out": loso})
+  assert text.index("never heard in training") < text.index("| music |")
