@@ -1,4 +1,5 @@
 """The Grain loader: schema round trip, determinism, workers, sharding, eval coverage, corrupt shards."""
+import io
 import json
 import os
 
@@ -226,3 +227,18 @@ def test_corrupt_record_names_shard_and_position(dataset, tmp_path):
   assert batch["weight"].sum() == 63
   with pytest.raises(CorruptRecordError, match=f"record 2 of shard {shard}"):
     next(iter(_reader(str(copy)).train_dataset(64, seed=0)))
+
+
+def test_a_bucket_read_that_returns_part_of_a_record_reads_on(dataset, monkeypatch):
+  from babycry_jax.data import storage
+
+  class ShortReads(io.FileIO):
+    def read(self, size=-1):   # at most 100 bytes a call, as a remote stream may give
+      return super().read(min(size, 100) if size >= 0 else 100)
+
+  source = TFRecordSource(dataset, "train")
+  local = [bytes(source[i]) for i in range(len(source))]
+  remote = TFRecordSource(dataset, "train")
+  monkeypatch.setattr(storage, "is_url", lambda path: True)
+  monkeypatch.setattr(storage, "open_for_random_reads", ShortReads)
+  assert [bytes(remote[i]) for i in range(len(remote))] == local

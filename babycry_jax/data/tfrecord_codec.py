@@ -164,7 +164,12 @@ class TFRecordSource:
       files[shard] = storage.open_for_random_reads(self._paths[shard])
     f = files[shard]
     f.seek(offset)
-    return f.read(size)
+    # A remote file may return fewer bytes than asked before its end; an empty read is the end.
+    chunks, left = [], size
+    while left and (chunk := f.read(left)):
+      chunks.append(chunk)
+      left -= len(chunk)
+    return b"".join(chunks)
 
   def __getitem__(self, position: int) -> bytes | memoryview:
     if not 0 <= position < len(self):
