@@ -108,4 +108,6 @@ def test_every_model_gives_a_padded_window_the_decision_of_the_looped_sound(name
     return forward.probability_of(model.apply(model.init(keys, b, train=False), b, train=False))
 
   padded_p, full_p = np.asarray(probability(batch))
-  assert padded_p == full_p
+  # The inputs are equal bit for bit; XLA on CPU may still sum two rows of a batch in
+  # different orders (it splits work between threads), so the last float bits may differ.
+  np.testing.assert_allclose(padded_p, full_p, rtol=1e-5, atol=1e-7)
