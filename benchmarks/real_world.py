@@ -74,41 +74,82 @@ def measure(held_out: str, seed, predictions: dict, sources: dict, train_s: floa
           "false_alarms": source_report.false_alarms_by_group(groups, labels, scores, threshold)}
 
 
+class RunError(Exception):
+  """A run in the workdir that this invocation must not reuse or report."""
+
+
+def _training_settings(config) -> dict:
+  """The config as result.json stores it, less where its dataset lives."""
+  settings = json.loads(json.dumps(config.to_dict()))
+  for key in ("dataset_dir", "dataset_command"):
+    settings.pop(key, None)
+  return settings
+
+
+def _stopped_early(run_dir: str) -> bool:
+  """True when the run's last checkpoint is not a validated epoch end (a preemption exit)."""
+  from babycry_jax import checkpointing
+  ckpt = checkpointing.Checkpointer(run_dir, read_only=True)
+  try:
+    last = ckpt.latest_step()
+  finally:
+    ckpt.close()
+  with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+    validated = {r["step"] for r in map(json.loads, f) if r["kind"] == "val"}
+  return last not in validated
+
+
 def run_group(held_out: str, seed: int, sources: dict, root: str, config) -> dict:
-  """Trains without held_out (or on everything for ALL) and measures it; reuses a finished run.
+  """Trains without held_out (or on everything for ALL) and measures it; reuses a finished run
+  of the same config, and refuses one of another.
 
   The held-out dataset is written once, in <root>/<held_out>/data, for every seed.
   """
   from babycry_jax import trainer
   out = os.path.join(root, held_out, f"seed_{seed}")
   result_path = os.path.join(out, "result.json")
-  if os.path.exists(result_path):
-    return json.loads(open(result_path).read())
-  dataset = FLAGS.dataset
-  if held_out != ALL:
-    dataset = os.path.join(root, held_out, "data")
-    if not os.path.exists(os.path.join(dataset, "metadata.json")):
-      leave_source_out.write_held_out_dataset(
-          FLAGS.dataset, dataset, held_out,
-          lambda s: (sources[s]["source_group"], sources[s]["category"]))
+  dataset = FLAGS.dataset if held_out == ALL else os.path.join(root, held_out, "data")
   config = config.copy_and_resolve_references()
   config.dataset_dir = dataset
   config.seed = seed
+  settings = _training_settings(config)
+  if os.path.exists(result_path):
+    with open(result_path) as f:
+      result = json.load(f)
+    if result.get("config", settings) != settings:
+      raise RunError(f"{out} holds a run of another config; give another --workdir or remove it")
+    result.pop("config", None)
+    return result
+  if held_out != ALL and not os.path.exists(os.path.join(dataset, "metadata.json")):
+    leave_source_out.write_held_out_dataset(
+        FLAGS.dataset, dataset, held_out,
+        lambda s: (sources[s]["source_group"], sources[s]["category"]))
+  run_dir = os.path.join(out, "run")
+  if os.path.exists(os.path.join(out, "scores.npz")):
+    os.remove(os.path.join(out, "scores.npz"))   # scores of an unfinished earlier training
   started = time.time()
-  trainer.train_and_evaluate(config, os.path.join(out, "run"))
+  trainer.train_and_evaluate(config, run_dir)
   train_s = time.time() - started
-  result = measure(held_out, seed, _predictions(os.path.join(out, "run")), sources, train_s)
-  storage.write_text(result_path, json.dumps(result, indent=1))
+  if _stopped_early(run_dir):
+    raise RunError(f"training of {run_dir} stopped before its last epoch; run the same command "
+                   "again to resume it")
+  result = measure(held_out, seed, _predictions(run_dir), sources, train_s)
+  storage.write_text(result_path, json.dumps(dict(result, config=settings), indent=1))
   return result
 
 
 def ensemble(held_out: str, seeds: list[int], sources: dict, root: str) -> dict:
   """The seeds' runs as one detector: their crying probabilities averaged per window."""
   runs = [_predictions(os.path.join(root, held_out, f"seed_{s}", "run")) for s in seeds]
+  for split in ("validation", "test"):
+    if any(not np.array_equal(r[f"{split}_ids"], runs[0][f"{split}_ids"]) for r in runs):
+      raise RunError(f"the seeds' runs of {held_out} scored different {split} windows")
   mean = dict(runs[0], **{f"{split}_scores": np.mean([r[f"{split}_scores"] for r in runs], 0)
                           for split in ("validation", "test")})
-  train_s = sum(json.loads(open(os.path.join(root, held_out, f"seed_{s}", "result.json")).read())
-                ["train_s"] for s in seeds)
+  train_s = 0.0
+  for s in seeds:
+    with open(os.path.join(root, held_out, f"seed_{s}", "result.json")) as f:
+      train_s += json.load(f)["train_s"]
   return measure(held_out, "ensemble", mean, sources, train_s)
 
 
@@ -165,8 +206,8 @@ def main(argv):
     seeds = [int(s) for s in FLAGS.seeds]
   except ValueError:
     seeds = []
-  if not seeds or any(not 0 <= s < 2**32 for s in seeds):
-    print(f"error: --seeds={','.join(FLAGS.seeds)} must list integers from 0 to 2**32 - 1",
+  if not seeds or len(set(seeds)) < len(seeds) or any(not 0 <= s < 2**32 for s in seeds):
+    print(f"error: --seeds={','.join(FLAGS.seeds)} must list distinct integers from 0 to 2**32 - 1",
           file=sys.stderr)
     return 1
   media_dir = FLAGS.media_dir or f"{os.path.normpath(FLAGS.dataset)}_media"
@@ -179,10 +220,14 @@ def main(argv):
   os.makedirs(FLAGS.workdir, exist_ok=True)
   results, ensembles = [], []
   for held_out in ([ALL] if FLAGS.include_all else []) + list(FLAGS.groups):
-    for seed in seeds:
-      results.append(run_group(held_out, seed, sources, FLAGS.workdir, FLAGS.config))
-    if len(seeds) > 1:
-      ensembles.append(ensemble(held_out, seeds, sources, FLAGS.workdir))
+    try:
+      for seed in seeds:
+        results.append(run_group(held_out, seed, sources, FLAGS.workdir, FLAGS.config))
+      if len(seeds) > 1:
+        ensembles.append(ensemble(held_out, seeds, sources, FLAGS.workdir))
+    except RunError as e:
+      print(f"error: {e}", file=sys.stderr)
+      return 1
     text = table(results, FLAGS.recall)
     if ensembles:
       text += ("\n\nThe seeds' runs as one detector, their crying probabilities averaged:\n\n"

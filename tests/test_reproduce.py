@@ -302,3 +302,8 @@ def test_leave_one_source_out_table_heads_the_report(tmp_path):
   text = reproduce.render_markdown({"generated": "now", "command": "test", "machine": "here",
                                     "tables": {}, "leave_one_source_out": loso})
   assert text.index("never heard in training") < text.index("| music |")
+  # A finished run of another config is refused, not reported as this one's.
+  again = reproduce.leave_one_source_out(
+      dataset, str(tmp_path / "loso"), ["0"], epochs=2, log=lambda _: None,
+      extra_flags=[f"--config={TINY_CONFIG}", "--groups=music", f"--media_dir={media}"])
+  assert again["status"].startswith("failed with exit code 1"), again
