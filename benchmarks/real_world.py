@@ -138,19 +138,15 @@ def run_group(held_out: str, seed: int, sources: dict, root: str, config) -> dic
   return result
 
 
-def ensemble(held_out: str, seeds: list[int], sources: dict, root: str) -> dict:
+def ensemble(held_out: str, seed_results: list[dict], sources: dict, root: str) -> dict:
   """The seeds' runs as one detector: their crying probabilities averaged per window."""
-  runs = [_predictions(os.path.join(root, held_out, f"seed_{s}", "run")) for s in seeds]
+  runs = [_predictions(os.path.join(root, held_out, f"seed_{r['seed']}", "run")) for r in seed_results]
   for split in ("validation", "test"):
     if any(not np.array_equal(r[f"{split}_ids"], runs[0][f"{split}_ids"]) for r in runs):
       raise RunError(f"the seeds' runs of {held_out} scored different {split} windows")
   mean = dict(runs[0], **{f"{split}_scores": np.mean([r[f"{split}_scores"] for r in runs], 0)
                           for split in ("validation", "test")})
-  train_s = 0.0
-  for s in seeds:
-    with open(os.path.join(root, held_out, f"seed_{s}", "result.json")) as f:
-      train_s += json.load(f)["train_s"]
-  return measure(held_out, "ensemble", mean, sources, train_s)
+  return measure(held_out, "ensemble", mean, sources, sum(r["train_s"] for r in seed_results))
 
 
 def _mean_and_range(values: list[float], fmt: str) -> str:
@@ -221,10 +217,11 @@ def main(argv):
   results, ensembles = [], []
   for held_out in ([ALL] if FLAGS.include_all else []) + list(FLAGS.groups):
     try:
-      for seed in seeds:
-        results.append(run_group(held_out, seed, sources, FLAGS.workdir, FLAGS.config))
+      group_results = [run_group(held_out, seed, sources, FLAGS.workdir, FLAGS.config)
+                       for seed in seeds]
+      results += group_results
       if len(seeds) > 1:
-        ensembles.append(ensemble(held_out, seeds, sources, FLAGS.workdir))
+        ensembles.append(ensemble(held_out, group_results, sources, FLAGS.workdir))
     except RunError as e:
       print(f"error: {e}", file=sys.stderr)
       return 1

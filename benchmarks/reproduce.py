@@ -503,17 +503,18 @@ def reproduce(jobs: Sequence[Job], workdir_root: str, out_dir: str,
 
 # ---------------------------------------------------------------- command line
 
-def _ensure_real_audio(dataset_dir: str, shared_dir: str, log: Callable[[str], None]) -> Optional[str]:
-  """The real-audio dataset dir, built when missing; None (with the reason logged) if impossible."""
+def _ensure_recipe_dataset(dataset_dir: str, shared_dir: str, corpus: str,
+                           log: Callable[[str], None]) -> Optional[str]:
+  """dataset_dir, built by preprocess.<corpus>.build from <shared_dir>/<corpus> when missing;
+  None (with the reason logged) when that corpus is absent."""
   from babycry_jax.data import schema
   if os.path.exists(os.path.join(dataset_dir, schema.METADATA_FILE)):
     return dataset_dir
-  if not os.path.isdir(os.path.join(shared_dir, "real_audio")):
-    log(f"real-audio table skipped: {dataset_dir} is missing and {shared_dir}/real_audio is absent")
+  if not os.path.isdir(os.path.join(shared_dir, corpus)):
+    log(f"{corpus} dataset skipped: {dataset_dir} is missing and {shared_dir}/{corpus} is absent")
     return None
-  from preprocess import real_audio
-  log(f"building the real-audio dataset {dataset_dir} from {shared_dir}")
-  real_audio.build(shared_dir, dataset_dir, log=log)
+  log(f"building the {corpus} dataset {dataset_dir} from {shared_dir}")
+  importlib.import_module(f"preprocess.{corpus}").build(shared_dir, dataset_dir, log=log)
   return dataset_dir
 
 
@@ -535,21 +536,6 @@ def leave_one_source_out(dataset_dir: str, workdir: str, seeds: Sequence[str],
   return {"status": "ok", "command": command,
           "table_md": storage.read_text(os.path.join(workdir, "table.md")),
           "table": json.loads(storage.read_text(os.path.join(workdir, "table.json")))}
-
-
-def _ensure_real_world(dataset_dir: str, shared_dir: str, log: Callable[[str], None]) -> Optional[str]:
-  """The real-world dataset dir, built when missing; None (with the reason logged) if impossible."""
-  from babycry_jax.data import schema
-  if os.path.exists(os.path.join(dataset_dir, schema.METADATA_FILE)):
-    return dataset_dir
-  if not os.path.isdir(os.path.join(shared_dir, "real_world")):
-    log(f"leave-one-source-out table skipped: {dataset_dir} is missing and "
-        f"{shared_dir}/real_world is absent")
-    return None
-  from preprocess import real_world
-  log(f"building the real-world dataset {dataset_dir} from {shared_dir}")
-  real_world.build(shared_dir, dataset_dir, log=log)
-  return dataset_dir
 
 
 def _ensure_embedded_default(dataset_dir: str, log: Callable[[str], None]) -> None:
@@ -598,7 +584,7 @@ def main(argv: Sequence[str]) -> int:
     wanted = [n for n in REAL_AUDIO_CONFIGS if models is None or n in models]
     if wanted:
       try:
-        real_dir = _ensure_real_audio(FLAGS.real_audio_dir, FLAGS.shared, print)
+        real_dir = _ensure_recipe_dataset(FLAGS.real_audio_dir, FLAGS.shared, "real_audio", print)
       except Exception as e:  # the study table is still worth writing
         print(f"real-audio dataset could not be built: {type(e).__name__}: {e}", file=sys.stderr)
         real_dir = None
@@ -612,7 +598,7 @@ def main(argv: Sequence[str]) -> int:
   results = reproduce(jobs, FLAGS.workdir_root, FLAGS.out, dataset_dirs, command.strip(), skipped)
   if not (FLAGS.no_loso or FLAGS.models or results.get("interrupted")):  # the whole report only
     try:
-      real_world_dir = _ensure_real_world(FLAGS.real_world_dir, FLAGS.shared, print)
+      real_world_dir = _ensure_recipe_dataset(FLAGS.real_world_dir, FLAGS.shared, "real_world", print)
       why = f"{FLAGS.real_world_dir} missing and {FLAGS.shared}/real_world absent"
     except Exception as e:  # the tables above are still worth writing
       print(f"real-world dataset could not be built: {type(e).__name__}: {e}", file=sys.stderr)
