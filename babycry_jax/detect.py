@@ -39,6 +39,10 @@ flags.DEFINE_string("output_dir", "detections", "Where <stem>.json/.csv/.png go.
 flags.DEFINE_integer("batch_size", 32, "Windows per model call.", lower_bound=1)
 
 
+def _print_line(line: str, ok: bool) -> None:
+  print(line, file=sys.stdout if ok else sys.stderr, flush=True)
+
+
 def main(argv):
   console.quiet_libraries()
   paths = list(argv[1:])
@@ -62,7 +66,8 @@ def main(argv):
     sys.exit(2)
   threshold = detector.default_threshold if FLAGS.threshold is None else FLAGS.threshold
   _, failed = detection.detect_files(detector, paths, FLAGS.output_dir, FLAGS.hop_s,
-                                     threshold, FLAGS.smoothing_windows, FLAGS.smoothing)
+                                     threshold, FLAGS.smoothing_windows, FLAGS.smoothing,
+                                     report=_print_line)
   if failed:
     print(f"{len(failed)} of {len(paths)} file(s) failed", file=sys.stderr)
     sys.exit(1)

@@ -21,9 +21,8 @@ import io
 import json
 import math
 import os
-import sys
 import time
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import jax
 import numpy as np
@@ -458,8 +457,12 @@ def error_line(path: str, error: Exception) -> str:
 
 def detect_files(detector: Detector, paths: Sequence[str], output_dir: str, hop_s: float = 1.0,
                  threshold: float = 0.5, smoothing_windows: int = 3, smoothing: str = "median",
+                 report: Optional[Callable[[str, bool], None]] = None,
                  ) -> tuple[dict[str, Detection], dict[str, str]]:
-  """Runs every file, writing its outputs; returns ({path: detection}, {path: error line})."""
+  """Runs every file, writing its outputs; returns ({path: detection}, {path: error line}).
+
+  `report(line, ok)`, when given, hears each file's summary or error line as it finishes.
+  """
   check_smoothing(smoothing_windows, smoothing)
   if not 0.0 <= threshold <= 1.0:
     raise ValueError(f"threshold must be within [0, 1], got {threshold}")
@@ -475,8 +478,10 @@ def detect_files(detector: Detector, paths: Sequence[str], output_dir: str, hop_
       written = write_outputs(detection, detector, output_dir, stem, hop_s, threshold)
     except Exception as e:  # one bad file must not stop the others
       failed[path] = error_line(path, e)
-      print(failed[path], file=sys.stderr, flush=True)
+      if report:
+        report(failed[path], False)
       continue
     done[path] = detection
-    print(summary_line(detection, written["json"]), flush=True)
+    if report:
+      report(summary_line(detection, written["json"]), True)
   return done, failed
