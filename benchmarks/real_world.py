@@ -116,8 +116,10 @@ def run_group(held_out: str, seed: int, sources: dict, root: str, config) -> dic
   if os.path.exists(result_path):
     with open(result_path) as f:
       result = json.load(f)
-    if result.get("config", settings) != settings:
-      raise RunError(f"{out} holds a run of another config; give another --workdir or remove it")
+    if result.get("config") != settings:
+      # A result without its config (an older benchmark's) cannot be told apart either.
+      raise RunError(f"{out} holds a run of another config or of an unrecorded one; give "
+                     "another --workdir or remove it")
     result.pop("config", None)
     return result
   if held_out != ALL and not os.path.exists(os.path.join(dataset, "metadata.json")):
@@ -231,7 +233,8 @@ def main(argv):
                + table(ensembles, FLAGS.recall))
     storage.write_text(os.path.join(FLAGS.workdir, "table.md"), text + "\n")
     storage.write_text(os.path.join(FLAGS.workdir, "table.json"),
-                       json.dumps({"runs": results, "ensembles": ensembles}, indent=1))
+                       json.dumps({"recall": FLAGS.recall, "runs": results,
+                                   "ensembles": ensembles}, indent=1))
     print(text, flush=True)
   return 0
 

@@ -380,8 +380,9 @@ def render_markdown(results: dict) -> str:
     out += ["## Real recordings: false alarms on sound sources never heard in training", ""]
     if loso["status"] == "ok":
       out += [f"`{loso['command']}`: each source group of negatives held out of training in "
-              "turn; its false-alarm rate at the threshold that keeps 90% of the validation "
-              "cries (babies never heard in training).", "", loso["table_md"].strip(), ""]
+              "turn; its false-alarm rate at the threshold that keeps "
+              f"{loso['table']['recall']:.0%} of the validation cries (babies never heard in "
+              "training).", "", loso["table_md"].strip(), ""]
     else:
       out += [f"`{loso['command']}`: {loso['status']}", ""]
   titles = {EMBEDDED: "Embedded default dataset (generated audio + video)",

@@ -292,7 +292,8 @@ def test_leave_one_source_out_table_heads_the_report(tmp_path):
         out.writerow((example["source_id"].decode(), group, f"{group}/x", split))
   loso = reproduce.leave_one_source_out(
       dataset, str(tmp_path / "loso"), ["0"], epochs=1, log=lambda _: None,
-      extra_flags=[f"--config={TINY_CONFIG}", "--groups=music", f"--media_dir={media}"])
+      extra_flags=[f"--config={TINY_CONFIG}", "--groups=music", f"--media_dir={media}",
+                   "--recall=0.8"])
   assert loso["status"] == "ok", loso
   runs = loso["table"]["runs"]
   assert [r["held_out"] for r in runs] == ["none", "music"]
@@ -302,6 +303,7 @@ def test_leave_one_source_out_table_heads_the_report(tmp_path):
   text = reproduce.render_markdown({"generated": "now", "command": "test", "machine": "here",
                                     "tables": {}, "leave_one_source_out": loso})
   assert text.index("never heard in training") < text.index("| music |")
+  assert "keeps 80% of the validation cries" in text
   # A finished run of another config is refused, not reported as this one's.
   again = reproduce.leave_one_source_out(
       dataset, str(tmp_path / "loso"), ["0"], epochs=2, log=lambda _: None,
