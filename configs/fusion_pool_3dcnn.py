@@ -12,6 +12,7 @@ from configs import default
 def get_config() -> ml_collections.ConfigDict:
   c = default.model_config("fusion_pool_3dcnn", optimizer="adam", learning_rate=1e-3,
                            batch_size=32, num_epochs=15)
-  # The audio branch's settings are the shipped cnn_pool's, so its weights fit.
+  # The audio branch as configs/cnn_pool.py builds it; configs/fusion_real_audio.py builds
+  # it as the shipped model was instead.
   c.model_kwargs = ml_collections.ConfigDict(dict(batch_norm=True, pooling="attention"))
   return c

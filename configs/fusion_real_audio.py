@@ -9,10 +9,14 @@ street noise) and is fine-tuned with the rest. For a user with real audio-video 
 """
 import ml_collections
 
+from babycry_jax import shipped_model
+from babycry_jax.models.pooled_fusion import audio_branch_kwargs
 from configs import fusion_pool_3dcnn
 
 
 def get_config() -> ml_collections.ConfigDict:
   c = fusion_pool_3dcnn.get_config()
   c.warm_start = ml_collections.ConfigDict(dict(source="shipped", into="audio"))
+  # The audio branch is built as the shipped cnn_pool was, so that its weights fit.
+  c.model_kwargs.update(audio_branch_kwargs(shipped_model.read_config().model_kwargs.to_dict()))
   return c

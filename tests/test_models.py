@@ -10,7 +10,7 @@ import optax
 import pytest
 
 from babycry_jax import models
-from babycry_jax.models import batch_inputs, complexity, encoders
+from babycry_jax.models import batch_inputs, complexity, encoders, pooled_fusion
 
 EXPECTED_MODALITIES = {
     "svm": ("audio",), "cnn2": ("audio",), "cnn4": ("audio",), "cnn6": ("audio",),
@@ -241,3 +241,27 @@ def test_bad_inputs_fail_with_a_clear_message():
     _build("svm").init(jax.random.key(0), {"log_mel": np.zeros((2, 60, 32))})
   with pytest.raises(ValueError, match="rank 3"):
     _build("lstm").init(jax.random.key(0), {"log_mel": np.zeros((2, 60))})
+
+
+def test_cnn_pool_keeps_frequency_place_and_temporal_context_when_asked():
+  """flatten gives the attention every band's features; context convs sit before it; the
+  fusion model's audio branch with the same options has exactly cnn_pool's layers."""
+  options = dict(input_pool=(1, 1), frequency_pooling="flatten", context_kernels=(5, 3))
+  batch = batch_inputs.example_batch(2, **SMALL)
+  params = _init(_build("cnn_pool", **options), batch)["params"]
+  width = (SMALL["n_mels"] // 8) * 64                 # bands left after 3 pools x channels
+  assert params["context0"]["kernel"].shape == (5, width, width)
+  assert params["context1"]["kernel"].shape == (3, width, width)
+  assert params["attention"]["kernel"].shape == (width, 1)
+  assert "context0" not in _init(_build("cnn_pool", input_pool=(1, 1)), batch)["params"]
+  # As a saved config holds them: lists, and the head's arguments beside the branch's.
+  saved = dict(input_pool=[1, 1], frequency_pooling="flatten", context_kernels=[5, 3],
+               dense_features=[32])
+  fusion_kwargs = pooled_fusion.audio_branch_kwargs(saved)
+  assert fusion_kwargs == dict(audio_input_pool=(1, 1), audio_frequency_pooling="flatten",
+                               audio_context_kernels=(5, 3))
+  fusion = _init(_build("fusion_pool_3dcnn", **fusion_kwargs), batch)
+  assert (jax.tree.structure(fusion["params"]["audio"])
+          == jax.tree.structure({k: v for k, v in params.items() if k != "head"}))
+  with pytest.raises(ValueError, match="frequency_pooling must be one of"):
+    _init(_build("cnn_pool", frequency_pooling="max"), batch)

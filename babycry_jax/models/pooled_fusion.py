@@ -7,7 +7,7 @@ learn from audio-video data.
 """
 from __future__ import annotations
 
-from typing import ClassVar, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import flax.linen as nn
 import jax
@@ -20,11 +20,13 @@ from babycry_jax.models.pooled_cnn import pooled_log_mel_features
 
 
 class PooledAudioBranch(nn.Module):
-  """cnn_pool without its head: [B, T, n_mels] -> [B, conv_features[-1]]."""
+  """cnn_pool without its head: [B, T, n_mels] -> [B, D]."""
   input_pool: Sequence[int]
   conv_features: Sequence[int]
   batch_norm: bool
   pooling: str
+  frequency_pooling: str = "mean"
+  context_kernels: Sequence[int] = ()
   bn_axis_name: str | None = None
   dtype: jnp.dtype = jnp.float32
 
@@ -33,7 +35,21 @@ class PooledAudioBranch(nn.Module):
     return pooled_log_mel_features(
         log_mel, input_pool=self.input_pool, conv_features=self.conv_features,
         batch_norm=self.batch_norm, pooling=self.pooling, train=train,
-        bn_axis_name=self.bn_axis_name, dtype=self.dtype)
+        bn_axis_name=self.bn_axis_name, dtype=self.dtype,
+        frequency_pooling=self.frequency_pooling, context_kernels=self.context_kernels)
+
+
+# cnn_pool's arguments that shape its layers -> fusion_pool_3dcnn's for the same audio branch.
+_BRANCH_ARGUMENTS = {"input_pool": "audio_input_pool", "conv_features": "audio_conv_features",
+                     "pooling": "pooling", "frequency_pooling": "audio_frequency_pooling",
+                     "context_kernels": "audio_context_kernels", "batch_norm": "batch_norm"}
+
+
+def audio_branch_kwargs(cnn_pool_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+  """fusion_pool_3dcnn kwargs whose audio branch has the layers of a cnn_pool built with
+  `cnn_pool_kwargs` (lists, as a saved config holds them, become tuples)."""
+  return {_BRANCH_ARGUMENTS[k]: tuple(v) if isinstance(v, list) else v
+          for k, v in cnn_pool_kwargs.items() if k in _BRANCH_ARGUMENTS}
 
 
 @models.register("fusion_pool_3dcnn")
@@ -42,8 +58,9 @@ class FusionPool3dCnn(ConvNet):
   track is missing, concatenated, then a dense head.
 
   Attributes:
-    audio_input_pool, audio_conv_features, pooling: the audio branch (as cnn_pool's
-      input_pool, conv_features, pooling; BatchNorm follows batch_norm).
+    audio_input_pool, audio_conv_features, pooling, audio_frequency_pooling,
+      audio_context_kernels: the audio branch (as cnn_pool's input_pool, conv_features,
+      pooling, frequency_pooling, context_kernels; BatchNorm follows batch_norm).
     video_conv_features: channels of the 3D CNN's convs.
     video_input_pool: (frames, H, W) average-pooling of the frames first.
     video_dense: width of the video branch's dense output.
@@ -54,6 +71,8 @@ class FusionPool3dCnn(ConvNet):
   audio_input_pool: Sequence[int] = (2, 4)
   audio_conv_features: Sequence[int] = (16, 32, 64)
   pooling: str = "attention"
+  audio_frequency_pooling: str = "mean"
+  audio_context_kernels: Sequence[int] = ()
   video_conv_features: Sequence[int] = (8, 16)
   video_input_pool: Sequence[int] = (1, 2, 2)
   video_dense: int = 64
@@ -66,7 +85,9 @@ class FusionPool3dCnn(ConvNet):
     owner = "fusion_pool_3dcnn"
     log_mel, frames, has_audio, has_video = audio_and_video(batch, owner)
     audio = PooledAudioBranch(self.audio_input_pool, self.audio_conv_features, self.batch_norm,
-                              self.pooling, self.bn_axis_name, self.dtype, name="audio")(log_mel, train)
+                              self.pooling, self.audio_frequency_pooling,
+                              self.audio_context_kernels, self.bn_axis_name, self.dtype,
+                              name="audio")(log_mel, train)
     n_video = len(self.video_conv_features)
     video = ConvEncoder(self.video_conv_features, [(2, 5, 5)] + [(1, 3, 3)] * (n_video - 1),
                         [(2, 2, 2)] * n_video, dense_features=self.video_dense,
