@@ -34,6 +34,10 @@ class AugmentConfig:
   negative_mix_snr_db: tuple[float, float] = (0.0, 20.0)
   gain_db: float = 0.0         # > 0: scale each example's level by a random +-gain_db
   tilt_db: float = 0.0         # > 0: a random spectral slope, +-tilt_db from lowest to top band
+  # Chance that a negative is warped into another negative: shifted along the mel axis by up
+  # to +-negative_warp_bands, stretched in time by 2**U(-1, 1) and reversed half of the time.
+  negative_warp: float = 0.0
+  negative_warp_bands: int = 16
 
   @classmethod
   def from_config(cls, config) -> "AugmentConfig":
@@ -45,7 +49,8 @@ class AugmentConfig:
   @property
   def needs_scale(self) -> bool:
     """Whether an op works in decibels and so needs the log-mel's LogMelScale."""
-    return self.negative_mix > 0 or self.gain_db > 0 or self.tilt_db > 0
+    return (self.negative_mix > 0 or self.gain_db > 0 or self.tilt_db > 0
+            or self.negative_warp > 0)
 
 
 class LogMelScale(NamedTuple):
@@ -160,6 +165,25 @@ def negative_mix(key, log_mel_db: jnp.ndarray, batch: dict, rate: float,
   return jnp.where(mix[:, None, None], mixed, log_mel_db)
 
 
+def negative_warp(key, log_mel_db: jnp.ndarray, batch: dict, rate: float,
+                  max_bands: int) -> jnp.ndarray:
+  """With probability `rate`, a negative becomes another sound no cry is like: moved up or
+  down the mel axis, played faster or slower (looping, as padding does) and maybe backwards.
+  Positives are never warped, so the crying class stays as narrow as the cries are."""
+  k1, k2, k3, k4 = jax.random.split(key, 4)
+  b, t, m = log_mel_db.shape
+  hard = batch["label"] if batch["label"].ndim == 1 else jnp.argmax(batch["label"], -1)
+  warp = (hard == 0) & (batch["has_audio"] > 0) & jax.random.bernoulli(k1, rate, (b,))
+  shift = jax.random.randint(k2, (b, 1), -max_bands, max_bands + 1)
+  speed = 2.0 ** jax.random.uniform(k3, (b, 1), minval=-1.0, maxval=1.0)
+  backwards = jax.random.bernoulli(k4, 0.5, (b, 1))
+  frames = jnp.floor(jnp.arange(t)[None] * speed).astype(jnp.int32) % t
+  frames = jnp.where(backwards, t - 1 - frames, frames)                  # [B, T]
+  bands = jnp.clip(jnp.arange(m)[None] - shift, 0, m - 1)               # [B, M]
+  warped = jax.vmap(lambda x, f, k: x[f][:, k])(log_mel_db, frames, bands)
+  return jnp.where(warp[:, None, None], warped, log_mel_db)
+
+
 def gain_and_tilt(key, log_mel_db: jnp.ndarray, gain_db: float, tilt_db: float) -> jnp.ndarray:
   """A random level change and a random linear slope over the mel bands, in dB.
 
@@ -181,6 +205,9 @@ def sound_level(key, batch: dict, config: AugmentConfig, scale: LogMelScale) -> 
   if config.negative_mix > 0:
     log_mel_db = negative_mix(k1, log_mel_db, batch, config.negative_mix,
                               config.negative_mix_snr_db)
+  if config.negative_warp > 0:
+    log_mel_db = negative_warp(jax.random.fold_in(key, 3), log_mel_db, batch,
+                               config.negative_warp, config.negative_warp_bands)
   if config.gain_db > 0 or config.tilt_db > 0:
     log_mel_db = gain_and_tilt(k2, log_mel_db, config.gain_db, config.tilt_db)
   log_mel = (log_mel_db - scale.mean) / scale.std

@@ -46,7 +46,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.modality_dropout = 0.2   # chance to hide one modality of an example (fusion models only)
   c.augment = ml_collections.ConfigDict(dict(
       spec_augment=False, time_shift=True, flip=False, mixup_alpha=0.0,
-      negative_mix=0.0, negative_mix_snr_db=(0.0, 20.0), gain_db=0.0, tilt_db=0.0))
+      negative_mix=0.0, negative_mix_snr_db=(0.0, 20.0), gain_db=0.0, tilt_db=0.0,
+      negative_warp=0.0, negative_warp_bands=16))
 
   # The Grain loader (babycry_jax/input_pipeline.py): worker processes that parse and
   # batch records (-1: one per core, or none on a machine of 1-2 cores; 0: in this
@@ -133,6 +134,8 @@ FIELD_RULES = {
     "augment.negative_mix_snr_db": _range_db(),
     "augment.gain_db": _number(0.0, 60.0),
     "augment.tilt_db": _number(0.0, 60.0),
+    "augment.negative_warp": _number(0.0, 1.0),
+    "augment.negative_warp_bands": _integer(0),
     "log_every_steps": _integer(1),
     "eval_batch_size": _integer(0),
     "skip_corrupt_records": _BOOL,

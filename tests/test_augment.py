@@ -155,3 +155,27 @@ def test_augment_config_reads_configs_saved_before_the_sound_level_ops():
   assert config.spec_augment and config.negative_mix == 0.0 and not config.needs_scale
   listed = augment.AugmentConfig.from_config(dict(old, negative_mix=0.5, negative_mix_snr_db=[1, 2]))
   assert listed.negative_mix_snr_db == (1.0, 2.0) and listed.needs_scale
+
+
+def test_negative_warp_shifts_stretches_and_reverses_negatives_only():
+  b, t, m = 64, 30, 20
+  rows, bands = np.meshgrid(np.arange(t), np.arange(m), indexing="ij")
+  db = jnp.asarray(np.broadcast_to(rows * 100 + bands, (b, t, m)), jnp.float32)
+  batch = {"log_mel": db, "has_audio": jnp.ones((b,)), "weight": jnp.ones((b,)),
+           "label": jnp.asarray(np.arange(b) % 2, jnp.int32)}
+  out = np.asarray(augment.negative_warp(jax.random.PRNGKey(14), db, batch, 1.0, 3))
+  np.testing.assert_array_equal(out, augment.negative_warp(jax.random.PRNGKey(14), db, batch, 1.0, 3))
+  np.testing.assert_array_equal(out[1::2], np.asarray(db)[1::2])   # cries are never warped
+  directions = set()
+  for example in out[0::2]:
+    src_row, src_band = np.divmod(example.astype(int), 100)
+    assert (src_row == src_row[:, :1]).all()               # each frame is one frame of the input
+    shift = src_band[0, 5] - 5                             # one band shift, within the limit
+    assert abs(shift) <= 3 and (src_band[:, 5:15] == np.arange(5, 15) + shift).all()
+    steps = np.diff(src_row[:, 0]) % t                     # forward (or backward) 0-2 frames a step
+    forward = np.isin(steps, [0, 1, 2]).all()
+    assert forward or np.isin((-np.diff(src_row[:, 0])) % t, [0, 1, 2]).all()
+    directions.add(bool(forward))
+  assert directions == {True, False}
+  none = augment.negative_warp(jax.random.PRNGKey(14), db, batch, 0.0, 3)
+  np.testing.assert_array_equal(none, db)
