@@ -9,14 +9,20 @@ street noise) and is fine-tuned with the rest. For a user with real audio-video 
 """
 import ml_collections
 
-from babycry_jax import shipped_model
-from babycry_jax.models.pooled_fusion import audio_branch_kwargs
-from configs import fusion_pool_3dcnn
+from configs import fusion_pool_3dcnn, real_world
+
+# cnn_pool's arguments that shape its layers, by their names in fusion_pool_3dcnn.
+_AUDIO_BRANCH = {"input_pool": "audio_input_pool", "conv_features": "audio_conv_features",
+                 "pooling": "pooling", "frequency_pooling": "audio_frequency_pooling",
+                 "context_kernels": "audio_context_kernels", "batch_norm": "batch_norm"}
 
 
 def get_config() -> ml_collections.ConfigDict:
   c = fusion_pool_3dcnn.get_config()
   c.warm_start = ml_collections.ConfigDict(dict(source="shipped", into="audio"))
-  # The audio branch is built as the shipped cnn_pool was, so that its weights fit.
-  c.model_kwargs.update(audio_branch_kwargs(shipped_model.read_config().model_kwargs.to_dict()))
+  # The audio branch is built as configs/real_world.py built the shipped model, so that its
+  # weights fit (warm start names any layer that does not).
+  for name, value in real_world.get_config().model_kwargs.items():
+    if name in _AUDIO_BRANCH:
+      c.model_kwargs[_AUDIO_BRANCH[name]] = value
   return c

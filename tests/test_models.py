@@ -10,7 +10,7 @@ import optax
 import pytest
 
 from babycry_jax import models
-from babycry_jax.models import batch_inputs, complexity, encoders, pooled_fusion
+from babycry_jax.models import batch_inputs, complexity, encoders
 
 EXPECTED_MODALITIES = {
     "svm": ("audio",), "cnn2": ("audio",), "cnn4": ("audio",), "cnn6": ("audio",),
@@ -254,13 +254,8 @@ def test_cnn_pool_keeps_frequency_place_and_temporal_context_when_asked():
   assert params["context1"]["kernel"].shape == (3, width, width)
   assert params["attention"]["kernel"].shape == (width, 1)
   assert "context0" not in _init(_build("cnn_pool", input_pool=(1, 1)), batch)["params"]
-  # As a saved config holds them: lists, and the head's arguments beside the branch's.
-  saved = dict(input_pool=[1, 1], frequency_pooling="flatten", context_kernels=[5, 3],
-               dense_features=[32])
-  fusion_kwargs = pooled_fusion.audio_branch_kwargs(saved)
-  assert fusion_kwargs == dict(audio_input_pool=(1, 1), audio_frequency_pooling="flatten",
-                               audio_context_kernels=(5, 3))
-  fusion = _init(_build("fusion_pool_3dcnn", **fusion_kwargs), batch)
+  fusion = _init(_build("fusion_pool_3dcnn", audio_input_pool=(1, 1),
+                        audio_frequency_pooling="flatten", audio_context_kernels=(5, 3)), batch)
   assert (jax.tree.structure(fusion["params"]["audio"])
           == jax.tree.structure({k: v for k, v in params.items() if k != "head"}))
   with pytest.raises(ValueError, match="frequency_pooling must be one of"):

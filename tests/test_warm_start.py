@@ -39,7 +39,8 @@ def test_the_audio_branch_starts_from_the_shipped_model():
 def test_layers_that_do_not_fit_are_named():
   config = fusion_real_audio.get_config()
   config.model_kwargs.audio_conv_features = (16, 32, 48)
-  with pytest.raises(ValueError, match=r"shape \(64, 1\) in the source, \(48, 1\) in the model"):
+  # The attention reads 4 bands x the last conv's channels.
+  with pytest.raises(ValueError, match=r"shape \(256, 1\) in the source, \(192, 1\) in the model"):
     warm_start.apply(_state(config, schema.preset("paper")), config)
   config = fusion_real_audio.get_config()
   config.warm_start.into = "video"

@@ -7,7 +7,7 @@ learn from audio-video data.
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import ClassVar, Sequence
 
 import flax.linen as nn
 import jax
@@ -37,19 +37,6 @@ class PooledAudioBranch(nn.Module):
         batch_norm=self.batch_norm, pooling=self.pooling, train=train,
         bn_axis_name=self.bn_axis_name, dtype=self.dtype,
         frequency_pooling=self.frequency_pooling, context_kernels=self.context_kernels)
-
-
-# cnn_pool's arguments that shape its layers -> fusion_pool_3dcnn's for the same audio branch.
-_BRANCH_ARGUMENTS = {"input_pool": "audio_input_pool", "conv_features": "audio_conv_features",
-                     "pooling": "pooling", "frequency_pooling": "audio_frequency_pooling",
-                     "context_kernels": "audio_context_kernels", "batch_norm": "batch_norm"}
-
-
-def audio_branch_kwargs(cnn_pool_kwargs: Mapping[str, Any]) -> dict[str, Any]:
-  """fusion_pool_3dcnn kwargs whose audio branch has the layers of a cnn_pool built with
-  `cnn_pool_kwargs` (lists, as a saved config holds them, become tuples)."""
-  return {_BRANCH_ARGUMENTS[k]: tuple(v) if isinstance(v, list) else v
-          for k, v in cnn_pool_kwargs.items() if k in _BRANCH_ARGUMENTS}
 
 
 @models.register("fusion_pool_3dcnn")
