@@ -132,6 +132,11 @@ def _power_neper(log_mel_db: jnp.ndarray) -> jnp.ndarray:
   return jax.nn.logsumexp(log_mel_db * _NEPER_PER_DB, axis=(1, 2)) - np.log(n)
 
 
+def _hard_labels(batch: dict) -> jnp.ndarray:
+  """[B] int labels, also of mixup's soft [B, 2] ones (the larger share)."""
+  return batch["label"] if batch["label"].ndim == 1 else jnp.argmax(batch["label"], -1)
+
+
 def mix_at_snr(log_mel_db: jnp.ndarray, partner_db: jnp.ndarray, snr_db: jnp.ndarray) -> jnp.ndarray:
   """Adds partner's mel power to each example's, scaled so that example / partner = snr_db.
 
@@ -154,9 +159,8 @@ def negative_mix(key, log_mel_db: jnp.ndarray, batch: dict, rate: float,
   """
   k1, k2, k3 = jax.random.split(key, 3)
   b = log_mel_db.shape[0]
-  hard = batch["label"] if batch["label"].ndim == 1 else jnp.argmax(batch["label"], -1)
   audible = (batch["has_audio"] > 0) & (batch["weight"] > 0)
-  negative = audible & (hard == 0)
+  negative = audible & (_hard_labels(batch) == 0)
   candidates = negative[None, :] & ~jnp.eye(b, dtype=bool)
   partner = jax.random.categorical(k1, jnp.where(candidates, 0.0, -jnp.inf), axis=-1)
   mix = audible & candidates.any(-1) & jax.random.bernoulli(k2, rate, (b,))
@@ -172,8 +176,8 @@ def negative_warp(key, log_mel_db: jnp.ndarray, batch: dict, rate: float,
   Positives are never warped, so the crying class stays as narrow as the cries are."""
   k1, k2, k3, k4 = jax.random.split(key, 4)
   b, t, m = log_mel_db.shape
-  hard = batch["label"] if batch["label"].ndim == 1 else jnp.argmax(batch["label"], -1)
-  warp = (hard == 0) & (batch["has_audio"] > 0) & jax.random.bernoulli(k1, rate, (b,))
+  warp = ((_hard_labels(batch) == 0) & (batch["has_audio"] > 0)
+          & jax.random.bernoulli(k1, rate, (b,)))
   shift = jax.random.randint(k2, (b, 1), -max_bands, max_bands + 1)
   speed = 2.0 ** jax.random.uniform(k3, (b, 1), minval=-1.0, maxval=1.0)
   backwards = jax.random.bernoulli(k4, 0.5, (b, 1))
@@ -206,6 +210,7 @@ def sound_level(key, batch: dict, config: AugmentConfig, scale: LogMelScale) -> 
     log_mel_db = negative_mix(k1, log_mel_db, batch, config.negative_mix,
                               config.negative_mix_snr_db)
   if config.negative_warp > 0:
+    # A key of its own, so configs without warping draw the same streams as before.
     log_mel_db = negative_warp(jax.random.fold_in(key, 3), log_mel_db, batch,
                                config.negative_warp, config.negative_warp_bands)
   if config.gain_db > 0 or config.tilt_db > 0:

@@ -95,17 +95,11 @@ def read_info(name: str = DEFAULT_NAME) -> dict[str, Any]:
   return json.loads(storage.read_text(os.path.join(model_dir(name), MODEL_FILE)))
 
 
-def read_config(name: str = DEFAULT_NAME) -> ml_collections.ConfigDict:
-  """The training config of a shipped model."""
-  return ml_collections.ConfigDict(
-      json.loads(storage.read_text(os.path.join(model_dir(name), CONFIG_FILE))))
-
-
 def load(name: str = DEFAULT_NAME) -> tuple[Run, dict[str, Any]]:
   """(a Run of the shipped model, its model.json); the Run's metadata has the decoder's stats."""
   path = model_dir(name)
   info = read_info(name)
-  config = read_config(name)
+  config = ml_collections.ConfigDict(json.loads(storage.read_text(os.path.join(path, CONFIG_FILE))))
   spec = schema.FeatureSpec.from_json(info["feature_spec"])
   model = create_model(config)
   state = create_train_state(config, model, spec, steps_per_epoch=1)
