@@ -12,6 +12,8 @@ A first run with nothing held out gives every group's in-distribution rate on
 the test split. With several `--seeds` every run is repeated once per seed (the
 config's seed replaced): the table gives the mean and the range over seeds, since
 one run's false-alarm rate on an unseen group moves by tens of points with the seed.
+`--heard_share=0.5` leaves half of each held-out group's recordings in training (runs in
+<workdir>/heard50): what hearing some of a group is worth against hearing none of it.
 Finished runs are reused. Writes <workdir>/table.md and table.json.
 """
 from __future__ import annotations
@@ -39,6 +41,8 @@ flags.DEFINE_list("groups", list(real_world.SOURCE_GROUPS), "Source groups to ho
 flags.DEFINE_float("recall", 0.9, "Recall on validation cries that sets each run's threshold.")
 flags.DEFINE_bool("include_all", True, "Also train on every group and report test rates.")
 flags.DEFINE_list("seeds", ["0"], "Train every run once per seed (config.seed) and average.")
+flags.DEFINE_float("heard_share", 0.0, "Share of each held-out group's recordings (per category) "
+                   "kept in training; its false alarms count only the rest.")
 
 ALL = "none"   # the run that holds nothing out
 
@@ -174,8 +178,10 @@ def table(results: list[dict], recall: float) -> str:
       continue
     fa = [r["false_alarms"][group] for r in rs]
     counts = ", ".join(f"{f['flagged']}" for f in fa) + f" of {fa[0]['windows']}"
+    heard = rs[0].get("heard_share", 0.0)
+    label = f"{group} (the rest of it; {heard:.0%} of its recordings in training)" if heard else group
     lines.append(
-        f"| {group} | {_mean_and_range([r['threshold'] for r in rs], '.3f')} "
+        f"| {label} | {_mean_and_range([r['threshold'] for r in rs], '.3f')} "
         f"| {_mean_and_range([f['false_alarm_rate'] for f in fa], '.1%')} ({counts}) "
         f"| {_mean_and_range([r['test_recall'] for r in rs], '.3f')} "
         f"| {_mean_and_range([r['test_f1'] for r in rs], '.3f')} "
@@ -196,9 +202,14 @@ def main(argv):
     print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
     return 1
   unknown = sorted(set(FLAGS.groups) - set(real_world.SOURCE_GROUPS))
-  if unknown or not 0.0 < FLAGS.recall <= 1.0:
-    print(f"error: unknown groups {unknown} (choose from {list(real_world.SOURCE_GROUPS)}) or "
-          f"--recall={FLAGS.recall} outside (0, 1]", file=sys.stderr)
+  problems = ([f"unknown groups {unknown} (choose from {list(real_world.SOURCE_GROUPS)})"]
+              if unknown else [])
+  if not 0.0 < FLAGS.recall <= 1.0:
+    problems.append(f"--recall={FLAGS.recall} is outside (0, 1]")
+  if not 0.0 <= FLAGS.heard_share < 1.0:
+    problems.append(f"--heard_share={FLAGS.heard_share} is outside [0, 1)")
+  if problems:
+    print(f"error: {'; '.join(problems)}", file=sys.stderr)
     return 1
   try:
     seeds = [int(s) for s in FLAGS.seeds]
@@ -218,12 +229,17 @@ def main(argv):
   os.makedirs(FLAGS.workdir, exist_ok=True)
   results, ensembles = [], []
   for held_out in ([ALL] if FLAGS.include_all else []) + list(FLAGS.groups):
+    root, group_sources, tag = FLAGS.workdir, sources, {}
+    if FLAGS.heard_share and held_out != ALL:
+      root = os.path.join(FLAGS.workdir, f"heard{100 * FLAGS.heard_share:g}")
+      group_sources = leave_source_out.with_heard_share(sources, held_out, FLAGS.heard_share)
+      tag = {"heard_share": FLAGS.heard_share}
     try:
-      group_results = [run_group(held_out, seed, sources, FLAGS.workdir, FLAGS.config)
+      group_results = [dict(run_group(held_out, seed, group_sources, root, FLAGS.config), **tag)
                        for seed in seeds]
       results += group_results
       if len(seeds) > 1:
-        ensembles.append(ensemble(held_out, group_results, sources, FLAGS.workdir))
+        ensembles.append(dict(ensemble(held_out, group_results, group_sources, root), **tag))
     except RunError as e:
       print(f"error: {e}", file=sys.stderr)
       return 1

@@ -15,6 +15,7 @@ import collections
 import json
 import math
 import os
+import zlib
 from typing import Callable
 
 import numpy as np
@@ -30,6 +31,22 @@ _COPIED_FILES = ("features.json", "label.labels.txt")
 def is_held_out(source_group: str, category: str, held_out: str) -> bool:
   """A window of the held-out group, or a cry mixed into one of its recordings."""
   return source_group == held_out or category == f"mix/{held_out}"
+
+
+def with_heard_share(sources: dict[str, dict], held_out: str, share: float) -> dict[str, dict]:
+  """sources with `share` of held_out's recordings, in each of its categories, moved to the
+  group "<held_out>_heard": they stay in training like any other group, and the held-out
+  group's false alarms count only the rest. Picked by a hash of the path, so every seed and
+  run hears the same recordings. Cry mixtures in the group's recordings stay left out."""
+  by_category = collections.defaultdict(list)
+  for path, source in sources.items():
+    if source["source_group"] == held_out:
+      by_category[source["category"]].append(path)
+  out = dict(sources)
+  for paths in by_category.values():
+    for path in sorted(paths, key=lambda p: (zlib.crc32(p.encode()), p))[:round(share * len(paths))]:
+      out[path] = dict(sources[path], source_group=f"{held_out}_heard")
+  return out
 
 
 class _Stats:

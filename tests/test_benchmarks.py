@@ -177,3 +177,5 @@ def test_leave_one_source_out_table_gives_mean_and_range_over_seeds():
   assert "| music | 0.500 (0.500–0.500) | 10.0% (0.0%–20.0%) (4, 8, 0 of 40) | " in three
   assert "0.800 (0.700–0.900)" in three
   assert "Nothing held out, seed 0 (threshold 0.500): test F1 0.950" in three
+  heard = loso.table([dict(result("music", 0, 4, 0.9), heard_share=0.5)], 0.9)
+  assert "| music (the rest of it; 50% of its recordings in training) | 0.500 | 10.0% (4 of 40) |" in heard

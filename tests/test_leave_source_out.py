@@ -63,3 +63,17 @@ def test_threshold_at_recall_and_false_alarms_by_group():
                     "music": {"windows": 2, "flagged": 1, "false_alarm_rate": 0.5}}
   with pytest.raises(ValueError, match="recall"):
     metrics.threshold_at_recall(labels, scores, 0.0)
+
+
+def test_a_heard_share_of_each_category_stays_in_training():
+  sources = {f"{cat}/{i}.wav": {"source_group": group, "category": cat}
+             for group, cat, n in (("animals", "cat", 8), ("animals", "frog", 5), ("music", "piano", 4))
+             for i in range(n)}
+  heard = leave_source_out.with_heard_share(sources, "animals", 0.5)
+  moved = {p for p in sources if heard[p]["source_group"] == "animals_heard"}
+  assert sum(p.startswith("cat/") for p in moved) == 4 and sum(p.startswith("frog/") for p in moved) == 2
+  assert all(heard[p] == sources[p] for p in sources if p not in moved)   # the rest as it was
+  assert all(heard[p]["category"] == sources[p]["category"] for p in moved)
+  assert all(s["source_group"] != "animals_heard" for s in sources.values())   # input untouched
+  assert leave_source_out.with_heard_share(sources, "animals", 0.5) == heard   # same every time
+  assert leave_source_out.with_heard_share(sources, "animals", 0.0) == sources

@@ -309,3 +309,13 @@ def test_leave_one_source_out_table_heads_the_report(tmp_path):
       dataset, str(tmp_path / "loso"), ["0"], epochs=2, log=lambda _: None,
       extra_flags=[f"--config={TINY_CONFIG}", "--groups=music", f"--media_dir={media}"])
   assert again["status"].startswith("failed with exit code 1"), again
+  # Half of the group heard in training: its own runs, and only the rest counted.
+  heard = reproduce.leave_one_source_out(
+      dataset, str(tmp_path / "loso"), ["0"], epochs=1, log=lambda _: None,
+      extra_flags=[f"--config={TINY_CONFIG}", "--groups=music", f"--media_dir={media}",
+                   "--include_all=false", "--heard_share=0.5"])
+  assert heard["status"] == "ok", heard
+  (run,) = heard["table"]["runs"]
+  assert run["heard_share"] == 0.5
+  assert 0 < run["false_alarms"]["music"]["windows"] < music_windows
+  assert (tmp_path / "loso" / "heard50" / "music" / "seed_0" / "result.json").exists()
