@@ -12,8 +12,9 @@ A first run with nothing held out gives every group's in-distribution rate on
 the test split. With several `--seeds` every run is repeated once per seed (the
 config's seed replaced): the table gives the mean and the range over seeds, since
 one run's false-alarm rate on an unseen group moves by tens of points with the seed.
-`--heard_share=0.5` leaves half of each held-out group's recordings in training (runs in
-<workdir>/heard50): what hearing some of a group is worth against hearing none of it.
+`--heard_share=0.5` holds out only half of each group's recordings, per category; the other
+half stays in the dataset's splits, most of it in train (runs in <workdir>/heard50): what
+hearing some of a group is worth against hearing none of it.
 Finished runs are reused. Writes <workdir>/table.md and table.json.
 """
 from __future__ import annotations
@@ -42,7 +43,7 @@ flags.DEFINE_float("recall", 0.9, "Recall on validation cries that sets each run
 flags.DEFINE_bool("include_all", True, "Also train on every group and report test rates.")
 flags.DEFINE_list("seeds", ["0"], "Train every run once per seed (config.seed) and average.")
 flags.DEFINE_float("heard_share", 0.0, "Share of each held-out group's recordings (per category) "
-                   "kept in training; its false alarms count only the rest.")
+                   "not held out but left in the dataset's splits; false alarms count the rest.")
 
 ALL = "none"   # the run that holds nothing out
 
@@ -179,7 +180,7 @@ def table(results: list[dict], recall: float) -> str:
     fa = [r["false_alarms"][group] for r in rs]
     counts = ", ".join(f"{f['flagged']}" for f in fa) + f" of {fa[0]['windows']}"
     heard = rs[0].get("heard_share", 0.0)
-    label = f"{group} (the rest of it; {heard:.0%} of its recordings in training)" if heard else group
+    label = f"{group} (the rest of it; {heard:.0%} of its recordings not held out)" if heard else group
     lines.append(
         f"| {label} | {_mean_and_range([r['threshold'] for r in rs], '.3f')} "
         f"| {_mean_and_range([f['false_alarm_rate'] for f in fa], '.1%')} ({counts}) "
@@ -234,6 +235,10 @@ def main(argv):
       root = os.path.join(FLAGS.workdir, f"heard{100 * FLAGS.heard_share:g}")
       group_sources = leave_source_out.with_heard_share(sources, held_out, FLAGS.heard_share)
       tag = {"heard_share": FLAGS.heard_share}
+      if not any(s["source_group"] == held_out for s in group_sources.values()):
+        print(f"error: --heard_share={FLAGS.heard_share} leaves no recording of {held_out} held "
+              "out", file=sys.stderr)
+        return 1
     try:
       group_results = [dict(run_group(held_out, seed, group_sources, root, FLAGS.config), **tag)
                        for seed in seeds]

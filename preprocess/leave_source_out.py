@@ -34,17 +34,20 @@ def is_held_out(source_group: str, category: str, held_out: str) -> bool:
 
 
 def with_heard_share(sources: dict[str, dict], held_out: str, share: float) -> dict[str, dict]:
-  """sources with `share` of held_out's recordings, in each of its categories, moved to the
-  group "<held_out>_heard": they stay in training like any other group, and the held-out
-  group's false alarms count only the rest. Picked by a hash of the path, so every seed and
-  run hears the same recordings. Cry mixtures in the group's recordings stay left out."""
+  """sources with `share` of held_out's recordings, in each of its categories (rounded half
+  up), moved to the group "<held_out>_heard": not held out, they stay in the dataset's own
+  splits like any other group, and the held-out group's false alarms count only the rest.
+  Picked in the order of a hash of the path, so every seed and run hears the same recordings
+  and a larger share hears all that a smaller one does. Cry mixtures in the group's
+  recordings stay left out."""
   by_category = collections.defaultdict(list)
   for path, source in sources.items():
     if source["source_group"] == held_out:
       by_category[source["category"]].append(path)
   out = dict(sources)
   for paths in by_category.values():
-    for path in sorted(paths, key=lambda p: (zlib.crc32(p.encode()), p))[:round(share * len(paths))]:
+    heard = math.floor(share * len(paths) + 0.5)
+    for path in sorted(paths, key=lambda p: (zlib.crc32(p.encode()), p))[:heard]:
       out[path] = dict(sources[path], source_group=f"{held_out}_heard")
   return out
 

@@ -6,6 +6,7 @@ are only checked up to the specs they would be handed.
 import json
 import math
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -178,4 +179,13 @@ def test_leave_one_source_out_table_gives_mean_and_range_over_seeds():
   assert "0.800 (0.700–0.900)" in three
   assert "Nothing held out, seed 0 (threshold 0.500): test F1 0.950" in three
   heard = loso.table([dict(result("music", 0, 4, 0.9), heard_share=0.5)], 0.9)
-  assert "| music (the rest of it; 50% of its recordings in training) | 0.500 | 10.0% (4 of 40) |" in heard
+  assert "| music (the rest of it; 50% of its recordings not held out) | 0.500 | 10.0% (4 of 40) |" in heard
+
+
+def test_leave_one_source_out_names_each_bad_flag():
+  done = subprocess.run([sys.executable, "-m", "benchmarks.real_world", "--groups=cats",
+                         "--heard_share=1"], cwd=os.path.dirname(os.path.dirname(__file__)),
+                        capture_output=True, text=True)
+  assert done.returncode == 1
+  assert "unknown groups ['cats']" in done.stderr
+  assert "--heard_share=1.0 is outside [0, 1)" in done.stderr and "--recall" not in done.stderr

@@ -71,9 +71,11 @@ def test_a_heard_share_of_each_category_stays_in_training():
              for i in range(n)}
   heard = leave_source_out.with_heard_share(sources, "animals", 0.5)
   moved = {p for p in sources if heard[p]["source_group"] == "animals_heard"}
-  assert sum(p.startswith("cat/") for p in moved) == 4 and sum(p.startswith("frog/") for p in moved) == 2
+  assert sum(p.startswith("cat/") for p in moved) == 4 and sum(p.startswith("frog/") for p in moved) == 3
   assert all(heard[p] == sources[p] for p in sources if p not in moved)   # the rest as it was
   assert all(heard[p]["category"] == sources[p]["category"] for p in moved)
   assert all(s["source_group"] != "animals_heard" for s in sources.values())   # input untouched
-  assert leave_source_out.with_heard_share(sources, "animals", 0.5) == heard   # same every time
+  quarter = leave_source_out.with_heard_share(sources, "animals", 0.25)
+  heard_quarter = {p for p in sources if quarter[p]["source_group"] == "animals_heard"}
+  assert len(heard_quarter) == 2 + 1 and heard_quarter < moved   # 1.25 of 5 frogs: 1; 2.5: 3
   assert leave_source_out.with_heard_share(sources, "animals", 0.0) == sources
