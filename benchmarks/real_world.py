@@ -227,18 +227,21 @@ def main(argv):
     print(f"error: {e}; build the dataset with `python -m preprocess.real_world_recipe`",
           file=sys.stderr)
     return 1
+  # Each group's sources with its heard share, checked before any run starts.
+  heard_sources = ({g: leave_source_out.with_heard_share(sources, g, FLAGS.heard_share)
+                    for g in FLAGS.groups} if FLAGS.heard_share else {})
+  for group, group_sources in heard_sources.items():
+    if not any(s["source_group"] == group for s in group_sources.values()):
+      print(f"error: --heard_share={FLAGS.heard_share} leaves no recording of {group} held out",
+            file=sys.stderr)
+      return 1
   os.makedirs(FLAGS.workdir, exist_ok=True)
   results, ensembles = [], []
   for held_out in ([ALL] if FLAGS.include_all else []) + list(FLAGS.groups):
     root, group_sources, tag = FLAGS.workdir, sources, {}
-    if FLAGS.heard_share and held_out != ALL:
+    if held_out in heard_sources:
       root = os.path.join(FLAGS.workdir, f"heard{100 * FLAGS.heard_share:g}")
-      group_sources = leave_source_out.with_heard_share(sources, held_out, FLAGS.heard_share)
-      tag = {"heard_share": FLAGS.heard_share}
-      if not any(s["source_group"] == held_out for s in group_sources.values()):
-        print(f"error: --heard_share={FLAGS.heard_share} leaves no recording of {held_out} held "
-              "out", file=sys.stderr)
-        return 1
+      group_sources, tag = heard_sources[held_out], {"heard_share": FLAGS.heard_share}
     try:
       group_results = [dict(run_group(held_out, seed, group_sources, root, FLAGS.config), **tag)
                        for seed in seeds]

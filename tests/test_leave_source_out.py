@@ -65,7 +65,7 @@ def test_threshold_at_recall_and_false_alarms_by_group():
     metrics.threshold_at_recall(labels, scores, 0.0)
 
 
-def test_a_heard_share_of_each_category_stays_in_training():
+def test_a_heard_share_of_each_category_is_not_held_out():
   sources = {f"{cat}/{i}.wav": {"source_group": group, "category": cat}
              for group, cat, n in (("animals", "cat", 8), ("animals", "frog", 5), ("music", "piano", 4))
              for i in range(n)}

@@ -309,7 +309,7 @@ def test_leave_one_source_out_table_heads_the_report(tmp_path):
       dataset, str(tmp_path / "loso"), ["0"], epochs=2, log=lambda _: None,
       extra_flags=[f"--config={TINY_CONFIG}", "--groups=music", f"--media_dir={media}"])
   assert again["status"].startswith("failed with exit code 1"), again
-  # Half of the group heard in training: its own runs, and only the rest counted.
+  # Half of the group not held out: its own runs, and only the rest counted.
   heard = reproduce.leave_one_source_out(
       dataset, str(tmp_path / "loso"), ["0"], epochs=1, log=lambda _: None,
       extra_flags=[f"--config={TINY_CONFIG}", "--groups=music", f"--media_dir={media}",
@@ -319,3 +319,11 @@ def test_leave_one_source_out_table_heads_the_report(tmp_path):
   assert run["heard_share"] == 0.5
   assert 0 < run["false_alarms"]["music"]["windows"] < music_windows
   assert (tmp_path / "loso" / "heard50" / "music" / "seed_0" / "result.json").exists()
+  # A share that leaves nothing held out is refused before any run starts.
+  done = subprocess.run([sys.executable, "-m", "benchmarks.real_world", f"--dataset={dataset}",
+                         f"--workdir={tmp_path / 'loso'}", f"--config={TINY_CONFIG}",
+                         "--groups=music", f"--media_dir={media}", "--heard_share=0.99"],
+                        cwd=REPO_ROOT, capture_output=True, text=True)
+  assert done.returncode == 1
+  assert "--heard_share=0.99 leaves no recording of music held out" in done.stderr
+  assert not (tmp_path / "loso" / "heard99").exists()
