@@ -43,7 +43,9 @@ setuptools.setup(
         # `--setup_file ./setup.py`. Checked to resolve together with the pins above.
         "gcp": ["apache-beam[gcp,tfrecord]==2.77.0"],
         # tfrecord: an independent indexer the tests check our codec's index files against.
+        # tflite: the flatbuffer reader babycry_jax.convert_yamnet converts YAMNet with;
+        # ai-edge-litert: Google's runtime for that file, the reference the port is tested on.
         "dev": ["pytest==9.2.0", "pytest-xdist==3.8.0", "scikit-learn==1.9.1", "tfrecord==1.14.6",
-                "gcp-storage-emulator==2026.7.19"],
+                "gcp-storage-emulator==2026.7.19", "tflite==2.18.0", "ai-edge-litert==2.3.0"],
     },
 )

@@ -12,6 +12,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+SHARED_YAMNET = REPO_ROOT.parent / "shared" / "models" / "yamnet"
 
 
 @pytest.fixture
@@ -20,3 +21,11 @@ def shared_data() -> pathlib.Path:
   if not SHARED_DATA.is_dir():
     pytest.skip(f"real media folder {SHARED_DATA} is absent (only the project's own machines have it)")
   return SHARED_DATA
+
+
+@pytest.fixture
+def shared_yamnet() -> pathlib.Path:
+  """Google's YAMNet TFLite file and reference arrays in ../shared/models/yamnet."""
+  if not SHARED_YAMNET.is_dir():
+    pytest.skip(f"{SHARED_YAMNET} is absent (only the project's own machines have it)")
+  return SHARED_YAMNET
