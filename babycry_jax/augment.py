@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from babycry_jax.data import features
+from babycry_jax.data import features, schema
 
 _NEPER_PER_DB = np.log(10.0) / 10.0   # 10 log10(p) dB = ln(p) / _NEPER_PER_DB
 _FLOOR_DB = float(10.0 * np.log10(features.POWER_FLOOR))   # the features' digital silence
@@ -85,8 +85,8 @@ def time_shift(key, batch: dict) -> dict:
   def roll(x, frac):
     return jnp.roll(x, jnp.round(frac * x.shape[0]).astype(jnp.int32), axis=0)
 
-  return dict(batch, log_mel=jax.vmap(roll)(batch["log_mel"], fraction),
-              frames=jax.vmap(roll)(batch["frames"], fraction))
+  return dict(batch, **{k: jax.vmap(roll)(batch[k], fraction)
+                        for k in ("log_mel", "yamnet_log_mel", "frames") if k in batch})
 
 
 def modality_dropout(key, batch: dict, rate: float) -> dict:
@@ -102,10 +102,11 @@ def modality_dropout(key, batch: dict, rate: float) -> dict:
   drop_video = drop & ~drop_audio
   has_audio = jnp.where(drop_audio, 0.0, batch["has_audio"])
   has_video = jnp.where(drop_video, 0.0, batch["has_video"])
-  return dict(batch, has_audio=has_audio, has_video=has_video,
-              log_mel=batch["log_mel"] * has_audio[:, None, None],
-              mfcc_stats=batch["mfcc_stats"] * has_audio[:, None],
-              frames=batch["frames"] * has_video[:, None, None, None, None])
+  present = {"audio": has_audio, "video": has_video}
+  hidden = {k: batch[k] * present[m].reshape((-1,) + (1,) * (batch[k].ndim - 1))
+            for m, keys in schema.MODALITY_INPUTS.items() for k in keys
+            if k in batch and k not in schema.PRESENCE.values()}
+  return dict(batch, **hidden, has_audio=has_audio, has_video=has_video)
 
 
 def mixup(key, batch: dict, alpha: float) -> dict:

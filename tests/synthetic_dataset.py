@@ -33,10 +33,13 @@ def make_example(rng: np.random.Generator, spec: schema.FeatureSpec, label: int,
   frames[:, 2:5, 2:5] += 120 * label
   mfcc = rng.normal(0, 1, spec.mfcc_stats_dim).astype(np.float32)
   mfcc[0] += 1.5 * label
+  yamnet_log_mel = rng.normal(-4, 1, schema.yamnet_log_mel_shape(spec)).astype(np.float32)
+  yamnet_log_mel[:, 10:14] += 2.0 * label
   return {
       "clip_id": f"src{i}@0", "source_id": f"src{i}", "label": label, "start_s": 0.0,
       "duration_s": spec.window_s, "padded": False,
       "audio/log_mel": log_mel.astype(np.float16), "audio/mfcc_stats": mfcc,
+      "audio/yamnet_log_mel": yamnet_log_mel.astype(np.float16),
       "video/frames": frames.astype(np.uint8), "has_audio": True, "has_video": True,
   }
 

@@ -185,7 +185,7 @@ def test_features_equal_the_records_preprocessing_stores(detector, shared_data, 
       if clip_id not in records:
         continue
       record = records[clip_id]
-      for key in ("audio/log_mel", "audio/mfcc_stats", "video/frames"):
+      for key in ("audio/log_mel", "audio/mfcc_stats", "audio/yamnet_log_mel", "video/frames"):
         np.testing.assert_array_equal(feats[key], record[key], err_msg=f"{clip_id} {key}")
       assert bool(feats["has_audio"]) == bool(record["has_audio"])
       assert bool(feats["has_video"]) == bool(record["has_video"])
@@ -193,7 +193,7 @@ def test_features_equal_the_records_preprocessing_stores(detector, shared_data, 
       ours = ExampleDecoder(metadata, detector.decoder.audio_frames, detector.decoder.video_frames)
       mine = ours.model_inputs(dict(feats, label=0))
       theirs = ours.model_inputs(record)
-      for key in ("log_mel", "mfcc_stats", "frames"):
+      for key in ("log_mel", "mfcc_stats", "yamnet_log_mel", "frames"):
         np.testing.assert_array_equal(mine[key], theirs[key])
       compared += 1
   assert compared >= 3

@@ -4,7 +4,7 @@ import pytest
 
 from babycry_jax.data import schema
 from babycry_jax.data import features
-from babycry_jax.data import media
+from babycry_jax.data import media, yamnet_features
 from babycry_jax.data.media import Window
 
 PAPER = schema.preset("paper")
@@ -17,12 +17,14 @@ def _tone(freq_hz: float, spec: schema.FeatureSpec, amplitude: float = 0.5) -> n
 
 def _window(spec, audio=True, video=True, seed=0) -> Window:
   rng = np.random.default_rng(seed)
+  samples_16k = int(round(spec.window_s * yamnet_features.SAMPLE_RATE))
   return Window(
       start_s=0.0, duration_s=spec.window_s,
       audio=(0.1 * rng.standard_normal(spec.window_samples)).astype(np.float32) if audio else None,
       frames=rng.integers(0, 256, (spec.num_frames, spec.frame_size, spec.frame_size, spec.channels),
                           dtype=np.uint8) if video else None,
-      padded=False)
+      padded=False,
+      audio_16k=(0.1 * rng.standard_normal(samples_16k)).astype(np.float32) if audio else None)
 
 
 def test_frame_times_are_centres_of_equal_parts():
@@ -37,12 +39,14 @@ def test_frame_times_are_centres_of_equal_parts():
 def test_window_features_match_the_record_schema(preset):
   spec = schema.preset(preset)
   feats = features.window_features(_window(spec), spec)
-  assert set(feats) == {"audio/log_mel", "audio/mfcc_stats", "video/frames", "has_audio", "has_video"}
+  assert set(feats) == {"audio/log_mel", "audio/mfcc_stats", "audio/yamnet_log_mel", "video/frames",
+                        "has_audio", "has_video"}
   record = schema.features_dict(spec)
-  for key in ("audio/log_mel", "audio/mfcc_stats", "video/frames"):
+  for key in ("audio/log_mel", "audio/mfcc_stats", "audio/yamnet_log_mel", "video/frames"):
     assert feats[key].shape == record[key].shape, key
     assert feats[key].dtype == np.dtype(record[key].np_dtype), key
   assert feats["audio/log_mel"].shape == (400, 128)
+  assert feats["audio/yamnet_log_mel"].shape == (398, 64)
   assert feats["audio/mfcc_stats"].shape == (78,)
   assert feats["video/frames"].shape == (18, 64, 64, 1 if preset == "paper" else 3)
   assert feats["has_audio"] is True and feats["has_video"] is True
@@ -60,6 +64,7 @@ def test_missing_tracks_give_zeros_and_false_flags():
   video_only = features.window_features(_window(PAPER, audio=False), PAPER)
   assert video_only["has_audio"] is False and video_only["has_video"] is True
   assert not video_only["audio/log_mel"].any() and not video_only["audio/mfcc_stats"].any()
+  assert not video_only["audio/yamnet_log_mel"].any()
   assert video_only["audio/log_mel"].dtype == np.float16
 
 

@@ -24,6 +24,7 @@ def _example(i: int, label: str, has_video: bool) -> dict:
       "start_s": 0.0, "duration_s": 1.0, "padded": False,
       "audio/log_mel": rng.normal(-20 + i, 5, (SPEC.mel_frames, SPEC.n_mels)).astype(np.float16),
       "audio/mfcc_stats": rng.normal(i, 1, SPEC.mfcc_stats_dim).astype(np.float32),
+      "audio/yamnet_log_mel": rng.normal(-4, 1, schema.yamnet_log_mel_shape(SPEC)).astype(np.float16),
       "video/frames": rng.integers(0, 255, (SPEC.num_frames, SPEC.frame_size, SPEC.frame_size, 1), dtype=np.uint8)
                       if has_video else np.zeros((SPEC.num_frames, SPEC.frame_size, SPEC.frame_size, 1), np.uint8),
       "has_audio": True, "has_video": has_video,

@@ -53,12 +53,12 @@ class ExampleDecoder:
 
   def raw_inputs(self, record: dict[str, Any]) -> dict[str, np.ndarray]:
     """Every model input cropped to the configured lengths (from the window's start), not yet
-    normalized: the log-mel and MFCC statistics float32, the frames uint8, the presence flags,
+    normalized: the log-mels and MFCC statistics float32, the frames uint8, the presence flags,
     label and weight (1) as scalars."""
     out = {}
     for name, spec in schema.MODEL_INPUT_SPECS.items():
       value = record[spec.record_key]
-      if not spec.normalized:
+      if spec.kind == schema.FLAG:
         out[name] = np.float32(bool(value))
         continue
       out[name] = value[:self._crop[spec.crop]] if spec.crop is not None else value
@@ -69,6 +69,7 @@ class ExampleDecoder:
     spec = self.spec
     return {"log_mel": np.zeros((self.audio_frames, spec.n_mels), np.float32),
             "mfcc_stats": np.zeros((spec.mfcc_stats_dim,), np.float32),
+            "yamnet_log_mel": np.zeros(schema.yamnet_log_mel_shape(spec), np.float32),
             "frames": np.zeros((self.video_frames, spec.frame_size, spec.frame_size, spec.channels),
                                np.uint8),
             "has_audio": np.float32(0), "has_video": np.float32(0),

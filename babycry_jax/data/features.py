@@ -22,7 +22,7 @@ import scipy.fft
 import scipy.signal
 import scipy.sparse
 
-from babycry_jax.data import schema
+from babycry_jax.data import schema, yamnet_features
 from babycry_jax.data.schema import FeatureSpec
 
 if TYPE_CHECKING:
@@ -110,6 +110,14 @@ def mfcc_stats(audio: np.ndarray, spec: FeatureSpec) -> np.ndarray:
   return _mfcc_stats_from_db(_log_mel_db(audio, spec), spec)
 
 
+def yamnet_log_mel(audio_16k: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+  """float16 [spec.yamnet_frames, 64]: YAMNet's log-mel of a window's 16 kHz audio, as stored."""
+  expected = (int(round(spec.window_s * yamnet_features.SAMPLE_RATE)),)
+  if audio_16k is None or np.shape(audio_16k) != expected:
+    raise ValueError(f"window 16 kHz audio has shape {np.shape(audio_16k)}, expected {expected}")
+  return yamnet_features.log_mel(audio_16k).astype(np.float16)
+
+
 def window_features(window: "Window", spec: FeatureSpec) -> dict[str, Union[np.ndarray, bool]]:
   """The feature part of one record (schema.WINDOW_FEATURES, shapes of schema.features_dict).
 
@@ -117,6 +125,7 @@ def window_features(window: "Window", spec: FeatureSpec) -> dict[str, Union[np.n
 
   Returns:
     {"audio/log_mel": float16 [mel_frames, n_mels], "audio/mfcc_stats": float32 [78],
+     "audio/yamnet_log_mel": float16 [yamnet_frames, 64] (of window.audio_16k),
      "video/frames": uint8 [num_frames, frame_size, frame_size, channels],
      "has_audio": bool, "has_video": bool}
   """
@@ -127,6 +136,7 @@ def window_features(window: "Window", spec: FeatureSpec) -> dict[str, Union[np.n
     mel_db = _log_mel_db(window.audio, spec)
     out[schema.LOG_MEL] = mel_db.T.astype(np.float16)
     out[schema.MFCC_STATS] = _mfcc_stats_from_db(mel_db, spec)
+    out[schema.YAMNET_LOG_MEL] = yamnet_log_mel(window.audio_16k, spec)
     out[schema.HAS_AUDIO] = True
   if window.frames is not None:
     expected = schema.frames_shape(spec)

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 import scipy.signal
 
+from babycry_jax.data import yamnet_features
 from babycry_jax.data.schema import FeatureSpec
 
 REASONS = ("unreadable_path", "empty_file", "not_media", "truncated",
@@ -48,6 +49,12 @@ _AUDIO_CONTIGUITY_S = 0.01
 _AUDIO_PREROLL_S = 0.5
 # Extra audio either side of a resampled span, so the filter has real context.
 _RESAMPLE_MARGIN_S = 0.02
+# The same for YAMNet's 16 kHz audio, made from the spec-rate audio: 40 ms is a whole number
+# of samples at every rate divisible by 25 Hz, so the spec-rate samples keep their grid.
+_UPSAMPLE_MARGIN_S = 0.04
+# How far before its previous request the audio timeline may be asked to start: a window's
+# 16 kHz audio starts both margins before its spec-rate audio.
+_HISTORY_S = _UPSAMPLE_MARGIN_S + _RESAMPLE_MARGIN_S
 # Seek instead of decoding from the start when the first wanted time is this far in.
 _SEEK_MIN_S = 5.0
 # Video decoding restarts this far before the first wanted time after a seek.
@@ -125,14 +132,16 @@ class Window:
   duration_s is the length of real media inside the window (less than
   spec.window_s only when padded; the rest of a padded window loops that
   media, see loop_to_length). audio: float32 [spec.window_samples] or None
-  without an audio track; frames: uint8 [spec.num_frames, size, size, C] or
-  None without a video track.
+  without an audio track; audio_16k: the same audio upsampled to YAMNet's
+  16 kHz (so band-limited like it), float32 [window_s * 16000], or None;
+  frames: uint8 [spec.num_frames, size, size, C] or None without a video track.
   """
   start_s: float
   duration_s: float
   audio: Optional[np.ndarray]
   frames: Optional[np.ndarray]
   padded: bool
+  audio_16k: Optional[np.ndarray] = None
 
 
 # ----------------------------------------------------------------------------- probing
@@ -440,8 +449,9 @@ class _AudioTimeline:
       lo, hi = max(first, index), min(end, index + len(samples))
       if hi > lo:
         out[lo - first:hi - first] = samples[lo - index:hi - index]
-    # Later requests start at or after `first`: frames ending before it are done.
-    self._segments = [(i, x) for i, x in self._segments if i + len(x) > first]
+    # Later requests start at most _HISTORY_S before `first`: frames ending before that are done.
+    keep_from = first - int(_HISTORY_S * self.rate)
+    self._segments = [(i, x) for i, x in self._segments if i + len(x) > keep_from]
     return out
 
 
@@ -468,6 +478,46 @@ def _resampled(timeline: _AudioTimeline, sample_rate: int, start_s: float, num_s
   native = timeline.samples(first_in, count_in)
   out = scipy.signal.resample_poly(native, up, down, window=_resample_filter(up, down))
   return out[margin_out:margin_out + num_samples].astype(np.float32, copy=False)
+
+
+def _audio_16k(timeline: _AudioTimeline, spec: FeatureSpec, start_s: float,
+               duration_s: float) -> np.ndarray:
+  """float32 [round(duration_s * 16000)]: YAMNet's audio from start_s, sample k at + k / 16000.
+
+  It is the audio at spec.sample_rate upsampled, so it has that audio's band limit,
+  and it is cut from a span with real audio either side: a window's 16 kHz audio
+  equals the part of any longer span that covers it.
+  """
+  rate = spec.sample_rate
+  margin = int(round(_UPSAMPLE_MARGIN_S * rate))
+  wide = _resampled(timeline, rate, start_s - margin / rate,
+                    int(round(duration_s * rate)) + 2 * margin)
+  gcd = math.gcd(rate, yamnet_features.SAMPLE_RATE)
+  up, down = yamnet_features.SAMPLE_RATE // gcd, rate // gcd
+  upsampled = scipy.signal.resample_poly(wide, up, down, window=_resample_filter(up, down))
+  first = int(round(margin * up / down))
+  return upsampled[first:first + int(round(duration_s * yamnet_features.SAMPLE_RATE))].astype(
+      np.float32, copy=False)
+
+
+def iter_audio_16k(path: str, spec: FeatureSpec,
+                   spans: Sequence[tuple[float, float]]) -> Iterator[np.ndarray]:
+  """YAMNet's audio of each (start_s, duration_s) span of a file, decoded in one pass.
+
+  Starts must not decrease. Each span is float32 [round(duration_s * 16000)] with sample k at
+  start_s + k / 16000, equal to the audio_16k of any window it covers (see _audio_16k).
+  """
+  path = os.fspath(path)
+  info = probe(path)
+  _audio_stream_check(path, info)
+  if not spans:
+    return
+  timeline = _AudioTimeline(path, info, spans[0][0])
+  try:
+    for start_s, duration_s in spans:
+      yield _audio_16k(timeline, spec, start_s, duration_s)
+  finally:
+    timeline.close()
 
 
 def _audio_stream_check(path: str, info: MediaInfo) -> None:
@@ -680,11 +730,14 @@ class _WindowReader:
     for k, (start_s, content_end_s) in enumerate(self._plan):
       content_s = self._content_s(start_s, content_end_s)
       padded = content_s < spec.window_s - FULL_WINDOW_TOLERANCE_S
-      audio = None
+      audio = audio_16k = None
       if self._audio is not None:
         audio = _resampled(self._audio, spec.sample_rate, start_s, spec.window_samples)
+        audio_16k = _audio_16k(self._audio, spec, start_s, spec.window_s)
         if padded:
           audio = loop_to_length(audio[:int(round(content_s * spec.sample_rate))], spec.window_samples)
+          audio_16k = loop_to_length(audio_16k[:int(round(content_s * yamnet_features.SAMPLE_RATE))],
+                                     len(audio_16k))
       frames = None
       if self._video is not None:
         while next_request <= last_request[k]:
@@ -693,7 +746,7 @@ class _WindowReader:
           next_request += 1
         frames = np.stack([resolved.pop((k, j)) for j in range(spec.num_frames)])
       yield Window(start_s=float(start_s), duration_s=float(content_s), audio=audio,
-                   frames=frames, padded=bool(padded))
+                   frames=frames, padded=bool(padded), audio_16k=audio_16k)
 
 
 def _check_spec(spec: FeatureSpec) -> None:

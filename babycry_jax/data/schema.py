@@ -11,18 +11,23 @@ import json
 from typing import Any
 
 import numpy as np
-import tensorflow_datasets as tfds
 
-from babycry_jax.data import storage
+from babycry_jax.data import storage, yamnet_features
 
 LABELS = ("not_crying", "crying")
 CRYING = LABELS.index("crying")
 
 # Record keys of the features a window gives (features_dict holds their dtypes and shapes).
 LOG_MEL, MFCC_STATS, FRAMES = "audio/log_mel", "audio/mfcc_stats", "video/frames"
+YAMNET_LOG_MEL = "audio/yamnet_log_mel"   # YAMNet's own front end (data.yamnet_features)
 HAS_AUDIO, HAS_VIDEO = "has_audio", "has_video"
-WINDOW_FEATURES = (LOG_MEL, MFCC_STATS, FRAMES, HAS_AUDIO, HAS_VIDEO)
+WINDOW_FEATURES = (LOG_MEL, MFCC_STATS, YAMNET_LOG_MEL, FRAMES, HAS_AUDIO, HAS_VIDEO)
 PRESENCE = {"audio": HAS_AUDIO, "video": HAS_VIDEO}  # the flag of each modality's track
+
+
+# How a record feature becomes a model input: standardised with the train split's
+# statistics, passed as stored (float32), or a 0/1 presence flag.
+NORMALIZED, RAW, FLAG = "normalized", "raw", "flag"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,17 +37,23 @@ class ModelInput:
   rank: int                  # with the batch axis
   modality: str              # "audio" or "video": zeros when that track is missing or hidden
   crop: str | None = None    # config field cropping its first axis (from the window's start)
-  normalized: bool = True    # (value - mean) / std with the train split's stats; else a 0/1 flag
+  kind: str = NORMALIZED     # NORMALIZED, RAW or FLAG
+
+  @property
+  def normalized(self) -> bool:
+    return self.kind == NORMALIZED
 
 
-# What a model reads (log_mel [B, audio_frames, n_mels], mfcc_stats [B, 78],
-# frames [B, video_frames, H, W, C], has_audio/has_video [B]).
+# What a model reads (log_mel [B, audio_frames, n_mels], mfcc_stats [B, 78], yamnet_log_mel
+# [B, yamnet_frames, 64] as YAMNet's weights expect it, frames [B, video_frames, H, W, C],
+# has_audio/has_video [B]).
 MODEL_INPUT_SPECS = {
     "log_mel": ModelInput(LOG_MEL, 3, "audio", crop="audio_frames"),
     "mfcc_stats": ModelInput(MFCC_STATS, 2, "audio"),
+    "yamnet_log_mel": ModelInput(YAMNET_LOG_MEL, 3, "audio", kind=RAW),
     "frames": ModelInput(FRAMES, 5, "video", crop="video_frames"),
-    "has_audio": ModelInput(HAS_AUDIO, 1, "audio", normalized=False),
-    "has_video": ModelInput(HAS_VIDEO, 1, "video", normalized=False),
+    "has_audio": ModelInput(HAS_AUDIO, 1, "audio", kind=FLAG),
+    "has_video": ModelInput(HAS_VIDEO, 1, "video", kind=FLAG),
 }
 MODEL_INPUTS = tuple(MODEL_INPUT_SPECS)
 MODEL_INPUT_RANKS = {k: v.rank for k, v in MODEL_INPUT_SPECS.items()}
@@ -79,6 +90,11 @@ class FeatureSpec:
     # The waveform is padded at the end by (stft_window - stft_hop) samples so
     # that there is exactly one uncentered STFT frame per hop: 4 s -> 400.
     return self.window_samples // self.stft_hop
+
+  @property
+  def yamnet_frames(self) -> int:
+    """Frames of YAMNet's log-mel of one window (398 for 4 s)."""
+    return yamnet_features.num_frames(int(round(self.window_s * yamnet_features.SAMPLE_RATE)))
 
   @property
   def mfcc_stats_dim(self) -> int:
@@ -126,12 +142,16 @@ def preset(name: str, **overrides) -> FeatureSpec:
 
 # The on-disk record layout, stored in metadata.json. Version 2 keeps the video
 # frames as one bytes value: parsing 73k uint8 pixels from an int64 varint list
-# (version 1) was most of the loader's time.
-RECORD_FORMAT = 2
+# (version 1) was most of the loader's time. Version 3 adds YAMNet's log-mel.
+RECORD_FORMAT = 3
 
 
 def frames_shape(spec: FeatureSpec) -> tuple[int, int, int, int]:
   return (spec.num_frames, spec.frame_size, spec.frame_size, spec.channels)
+
+
+def yamnet_log_mel_shape(spec: FeatureSpec) -> tuple[int, int]:
+  return (spec.yamnet_frames, yamnet_features.N_MELS)
 
 
 def empty_window_features(spec: FeatureSpec) -> dict[str, Any]:
@@ -139,6 +159,7 @@ def empty_window_features(spec: FeatureSpec) -> dict[str, Any]:
   return {
       LOG_MEL: np.zeros((spec.mel_frames, spec.n_mels), np.float16),
       MFCC_STATS: np.zeros((spec.mfcc_stats_dim,), np.float32),
+      YAMNET_LOG_MEL: np.zeros(yamnet_log_mel_shape(spec), np.float16),
       FRAMES: np.zeros(frames_shape(spec), np.uint8),
       HAS_AUDIO: False, HAS_VIDEO: False,
   }
@@ -150,8 +171,9 @@ def decode_frames(record: dict[str, Any], spec: FeatureSpec) -> dict[str, Any]:
   return record
 
 
-def features_dict(spec: FeatureSpec) -> tfds.features.FeaturesDict:
+def features_dict(spec: FeatureSpec) -> "tfds.features.FeaturesDict":
   """The TFDS schema of one record (TF-free: Tensor/ClassLabel/Text/Scalar only)."""
+  import tensorflow_datasets as tfds   # a second of start-up that detection on patches skips
   return tfds.features.FeaturesDict({
       "clip_id": tfds.features.Text(),
       "source_id": tfds.features.Text(),
@@ -161,6 +183,7 @@ def features_dict(spec: FeatureSpec) -> tfds.features.FeaturesDict:
       "padded": tfds.features.Scalar(np.bool_),
       LOG_MEL: tfds.features.Tensor(shape=(spec.mel_frames, spec.n_mels), dtype=np.float16),
       MFCC_STATS: tfds.features.Tensor(shape=(spec.mfcc_stats_dim,), dtype=np.float32),
+      YAMNET_LOG_MEL: tfds.features.Tensor(shape=yamnet_log_mel_shape(spec), dtype=np.float16),
       FRAMES: tfds.features.Tensor(
           shape=frames_shape(spec), dtype=np.uint8, encoding=tfds.features.Encoding.BYTES),
       HAS_AUDIO: tfds.features.Scalar(np.bool_),

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from babycry_jax.data import schema
+from babycry_jax.data import schema, yamnet_features
 from babycry_jax.models.encoders import blank_missing
 
 Batch = Mapping[str, Any]
@@ -61,17 +61,19 @@ def presence(batch: Batch, modality: str, owner: str) -> jax.Array:
 
 def example_batch(batch_size: int = 2, audio_frames: int = 300, n_mels: int = 128,
                   mfcc_dim: int = 78, video_frames: int = 18, frame_size: int = 64,
-                  channels: int = 1, seed: int | None = None) -> dict[str, np.ndarray]:
+                  channels: int = 1, seed: int | None = None,
+                  yamnet_frames: int = 398) -> dict[str, np.ndarray]:
   """A batch with the model-facing shapes: zeros, or standard normals when `seed` is set.
 
   Returns:
-    log_mel [B, audio_frames, n_mels], mfcc_stats [B, mfcc_dim],
-    frames [B, video_frames, frame_size, frame_size, channels] (float32), and
-    has_audio, has_video [B] set to 1.0.
+    log_mel [B, audio_frames, n_mels], mfcc_stats [B, mfcc_dim], yamnet_log_mel
+    [B, yamnet_frames, 64], frames [B, video_frames, frame_size, frame_size, channels]
+    (float32), and has_audio, has_video [B] set to 1.0.
   """
   shapes = {
       "log_mel": (batch_size, audio_frames, n_mels),
       "mfcc_stats": (batch_size, mfcc_dim),
+      "yamnet_log_mel": (batch_size, yamnet_frames, yamnet_features.N_MELS),
       "frames": (batch_size, video_frames, frame_size, frame_size, channels),
   }
   if seed is None:
