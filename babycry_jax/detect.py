@@ -5,7 +5,7 @@ r"""Detects infant crying in any video or audio file, with the shipped model or 
       [--threshold 0.5] [--smoothing_windows 3] [--smoothing median]
       [--output_dir detections] FILE...
 
-For every file, output_dir gets <stem>.json, <stem>.csv and <stem>.png (see
+For every file, output_dir gets <stem>.json, <stem>.csv and (unless --nopng) <stem>.png (see
 babycry_jax.detection) and the console one summary line. A file that cannot
 be used gets one error line and no outputs while the others still run.
 Exit status 0 when every file ran, 1 when some file failed, 2 on bad flags.
@@ -36,6 +36,8 @@ flags.DEFINE_integer("smoothing_windows", 3,
 flags.DEFINE_enum("smoothing", "median", list(detection.SMOOTHING_METHODS),
                   "How neighbouring windows are combined.")
 flags.DEFINE_string("output_dir", "detections", "Where <stem>.json/.csv/.png go.")
+flags.DEFINE_bool("png", True, "Draw <stem>.png, the timeline plot (--nopng: JSON and CSV only, "
+                  "much faster on many short files).")
 flags.DEFINE_integer("batch_size", 32, "Windows per model call.", lower_bound=1)
 
 
@@ -67,7 +69,7 @@ def main(argv):
   threshold = detector.default_threshold if FLAGS.threshold is None else FLAGS.threshold
   _, failed = detection.detect_files(detector, paths, FLAGS.output_dir, FLAGS.hop_s,
                                      threshold, FLAGS.smoothing_windows, FLAGS.smoothing,
-                                     report=_print_line)
+                                     report=_print_line, plot=FLAGS.png)
   if failed:
     print(f"{len(failed)} of {len(paths)} file(s) failed", file=sys.stderr)
     sys.exit(1)

@@ -28,8 +28,8 @@ import jax
 import numpy as np
 import scipy.ndimage
 
-from babycry_jax import console, forward, plots
-from babycry_jax.data import features, media, schema, storage
+from babycry_jax import console, forward, patch_scoring
+from babycry_jax.data import features, media, schema, storage, yamnet_features
 from babycry_jax.data.example_decoder import ExampleDecoder
 from babycry_jax.runs import Run, load_run
 
@@ -62,6 +62,7 @@ class Detection:
   """Result of one file. Arrays are [W], one entry per window in time order."""
   path: str
   duration_s: float
+  hop_s: float                        # between window starts (a patch model's is snapped)
   modalities_used: tuple[str, ...]
   modality_note: str
   window_starts_s: np.ndarray
@@ -157,11 +158,12 @@ class _SpectrogramStrip:
   def add(self, start_s: float, log_mel: np.ndarray, content_s: float) -> None:
     """log_mel [mel_frames, n_mels] dB of the window starting at start_s."""
     content_frames = max(1, int(round(content_s / self._frame_s)))
-    self._append(start_s, log_mel[:min(self._take, content_frames)])
+    self.append(start_s, log_mel[:min(self._take, content_frames)])
     # The last window also shows past its first hop; kept until the stream ends.
     self._last = (start_s, log_mel, content_frames)
 
-  def _append(self, start_s: float, log_mel: np.ndarray) -> None:
+  def append(self, start_s: float, log_mel: np.ndarray) -> None:
+    """Frames [T, n_mels] from start_s, all of them (not a window's first hop)."""
     part = np.asarray(log_mel, np.float32)
     columns = len(part) // self._pool
     if columns == 0:
@@ -178,7 +180,7 @@ class _SpectrogramStrip:
     if self._last is not None:
       start_s, log_mel, content_frames = self._last
       if content_frames > self._take:
-        self._append(start_s + self._take * self._frame_s, log_mel[self._take:content_frames])
+        self.append(start_s + self._take * self._frame_s, log_mel[self._take:content_frames])
       self._last = None
     return np.concatenate(self._columns).T.astype(np.float32), np.concatenate(self._times)
 
@@ -213,9 +215,13 @@ class Detector:
     self._params, self._batch_stats = jax.device_put((state.params, state.batch_stats))
     self._predict = jax.jit(functools.partial(forward.crying_probability, self.run.model.apply))
     started = time.perf_counter()
-    template = self.window_inputs(schema.empty_window_features(self.spec))
-    self._template = {k: np.zeros_like(v) for k, v in template.items()}
-    self.predict([self._template])  # compiles once, for every later batch
+    # A model on YAMNet patches scores whole files patch by patch; others window by window.
+    self._patches = (patch_scoring.PatchScorer(self.run, batch_size, batch_size)
+                     if patch_scoring.supports(self.run.model) else None)
+    if self._patches is None:
+      template = self.window_inputs(schema.empty_window_features(self.spec))
+      self._template = {k: np.zeros_like(v) for k, v in template.items()}
+      self.predict([self._template])  # compiles once, for every later batch
     self.compile_s = time.perf_counter() - started
 
   def window_inputs(self, window_features: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -287,6 +293,13 @@ class Detector:
       timings["features"] = timings.get("features", 0.0) + time.perf_counter() - t1
       yield window, feats
 
+  def hop(self, hop_s: float) -> float:
+    """The hop detection uses for a requested one: a patch model's is a whole number of patch
+    hops (0.48 s), so that each patch is computed once."""
+    if hop_s <= 0:
+      raise ValueError(f"hop_s must be positive, got {hop_s}")
+    return patch_scoring.snap_hop(hop_s) if self._patches is not None else hop_s
+
   def detect(self, path: str, hop_s: float = 1.0, threshold: float = 0.5,
              smoothing_windows: int = 3, smoothing: str = "median") -> Detection:
     """Scores every window of a file; raises media.MediaError or DetectError for unusable files.
@@ -294,15 +307,40 @@ class Detector:
     Segments are cut from the probabilities smoothed over smoothing_windows
     neighbouring windows (see smooth_probabilities); the raw ones are kept.
     """
-    if hop_s <= 0:
-      raise ValueError(f"hop_s must be positive, got {hop_s}")
+    hop_s = self.hop(hop_s)
     check_smoothing(smoothing_windows, smoothing)
     started = time.perf_counter()
     info = media.probe(path)
     used, note = self.plan_modalities(path, info.has_audio, info.has_video)
-    num_windows = len(media.window_starts(info.duration_s, self.spec, hop_s))
-    strip = _SpectrogramStrip(self.spec, hop_s, num_windows)
     timings = {"probe": time.perf_counter() - started, "decode": 0.0, "features": 0.0, "model": 0.0}
+    if self._patches is not None:
+      strip = _SpectrogramStrip(self.spec, patch_scoring.CHUNK_PATCHES * yamnet_features.PATCH_HOP_S,
+                                1 + int(info.duration_s / (patch_scoring.CHUNK_PATCHES
+                                                           * yamnet_features.PATCH_HOP_S)))
+      scored = list(self._patches.score(path, info.duration_s, hop_s, timings, strip.append))
+      starts, contents, padded, probabilities = (list(x) for x in zip(*scored)) if scored else ([],) * 4
+      ends = [s + c for s, c in zip(starts, contents)]
+    else:
+      strip = _SpectrogramStrip(self.spec, hop_s,
+                                len(media.window_starts(info.duration_s, self.spec, hop_s)))
+      starts, ends, padded, probabilities = self._score_windows(path, hop_s, timings, strip)
+    timings["total"] = time.perf_counter() - started
+    starts_a, ends_a = np.asarray(starts, np.float64), np.asarray(ends, np.float64)
+    probs_a = np.asarray(probabilities, np.float64)
+    smoothed = smooth_probabilities(probs_a, smoothing_windows, smoothing)
+    spectrogram, spectrogram_times = strip.result()
+    return Detection(
+        path=path, duration_s=float(info.duration_s), hop_s=hop_s, modalities_used=used,
+        modality_note=note, window_starts_s=starts_a, window_ends_s=ends_a,
+        probabilities=probs_a, smoothed_probabilities=smoothed,
+        smoothing={"windows": smoothing_windows, "method": smoothing},
+        padded=np.asarray(padded, bool),
+        segments=merge_segments(starts_a, ends_a, smoothed, threshold),
+        timings_s=timings, spectrogram=spectrogram, spectrogram_times_s=spectrogram_times)
+
+  def _score_windows(self, path: str, hop_s: float, timings: dict[str, float],
+                     strip: "_SpectrogramStrip") -> tuple[list, list, list, list]:
+    """(starts, ends, padded, probabilities) of every window, each decoded and scored whole."""
     starts, ends, padded, probabilities = [], [], [], []
     pending: list[dict[str, np.ndarray]] = []
     in_flight: list[Any] = []
@@ -336,19 +374,7 @@ class Detector:
     if pending:
       submit()
     collect(keep=0)
-    timings["total"] = time.perf_counter() - started
-    starts_a, ends_a = np.asarray(starts, np.float64), np.asarray(ends, np.float64)
-    probs_a = np.asarray(probabilities, np.float64)
-    smoothed = smooth_probabilities(probs_a, smoothing_windows, smoothing)
-    spectrogram, spectrogram_times = strip.result()
-    return Detection(
-        path=path, duration_s=float(info.duration_s), modalities_used=used, modality_note=note,
-        window_starts_s=starts_a, window_ends_s=ends_a, probabilities=probs_a,
-        smoothed_probabilities=smoothed,
-        smoothing={"windows": smoothing_windows, "method": smoothing},
-        padded=np.asarray(padded, bool),
-        segments=merge_segments(starts_a, ends_a, smoothed, threshold),
-        timings_s=timings, spectrogram=spectrogram, spectrogram_times_s=spectrogram_times)
+    return starts, ends, padded, probabilities
 
 
 def shipped_detector(name: str, batch_size: int = 32) -> Detector:
@@ -361,8 +387,7 @@ def shipped_detector(name: str, batch_size: int = 32) -> Detector:
 
 # ------------------------------------------------------------------ outputs
 
-def detection_json(detection: Detection, detector: Detector, hop_s: float,
-                   threshold: float) -> dict[str, Any]:
+def detection_json(detection: Detection, detector: Detector, threshold: float) -> dict[str, Any]:
   return {
       "file": os.path.abspath(detection.path),
       "duration_s": round(detection.duration_s, 6),
@@ -371,7 +396,7 @@ def detection_json(detection: Detection, detector: Detector, hop_s: float,
       "model_source": detector.source,
       "checkpoint_step": detector.run.step,
       "window_s": detector.spec.window_s,
-      "hop_s": hop_s,
+      "hop_s": detection.hop_s,
       "threshold": threshold,
       "smoothing": detection.smoothing,
       "modalities_used": list(detection.modalities_used),
@@ -390,10 +415,11 @@ def detection_json(detection: Detection, detector: Detector, hop_s: float,
 
 
 def write_outputs(detection: Detection, detector: Detector, output_dir: str, stem: str,
-                  hop_s: float, threshold: float) -> dict[str, str]:
-  """Writes <stem>.json, .csv, .png into output_dir; returns their paths."""
+                  threshold: float, plot: bool = True) -> dict[str, str]:
+  """Writes <stem>.json, .csv and (with plot) .png into output_dir; returns their paths."""
   os.makedirs(output_dir, exist_ok=True)
-  paths = {ext: os.path.join(output_dir, f"{stem}.{ext}") for ext in ("json", "csv", "png")}
+  paths = {ext: os.path.join(output_dir, f"{stem}.{ext}")
+           for ext in ("json", "csv", "png")[:3 if plot else 2]}
   buffer = io.StringIO()
   writer = csv.writer(buffer)
   writer.writerow(["start_s", "end_s", "probability", "smoothed_probability", "crying", "padded"])
@@ -403,14 +429,16 @@ def write_outputs(detection: Detection, detector: Detector, output_dir: str, ste
     writer.writerow([f"{s:.3f}", f"{e:.3f}", repr(float(p)), repr(float(q)), int(q >= threshold),
                      int(pad)])
   storage.write_text(paths["csv"], buffer.getvalue())
-  plots.timeline_png(
-      paths["png"], f"{os.path.basename(detection.path)} - {detector.model_name} "
-      f"({detection.modality_note}), {len(detection.segments)} crying segment(s)",
-      detection.window_starts_s, detection.window_ends_s, detection.smoothed_probabilities,
-      [(s.start_s, s.end_s) for s in detection.segments], threshold, detection.duration_s,
-      detection.spectrogram, detection.spectrogram_times_s, "no audio track")
+  if plot:
+    from babycry_jax import plots   # matplotlib: imported only when a plot is drawn
+    plots.timeline_png(
+        paths["png"], f"{os.path.basename(detection.path)} - {detector.model_name} "
+        f"({detection.modality_note}), {len(detection.segments)} crying segment(s)",
+        detection.window_starts_s, detection.window_ends_s, detection.smoothed_probabilities,
+        [(s.start_s, s.end_s) for s in detection.segments], threshold, detection.duration_s,
+        detection.spectrogram, detection.spectrogram_times_s, "no audio track")
   # The JSON last: its presence means the file's outputs are complete.
-  storage.write_text(paths["json"], json.dumps(detection_json(detection, detector, hop_s, threshold),
+  storage.write_text(paths["json"], json.dumps(detection_json(detection, detector, threshold),
                                           indent=1))
   return paths
 
@@ -457,11 +485,12 @@ def error_line(path: str, error: Exception) -> str:
 
 def detect_files(detector: Detector, paths: Sequence[str], output_dir: str, hop_s: float = 1.0,
                  threshold: float = 0.5, smoothing_windows: int = 3, smoothing: str = "median",
-                 report: Optional[Callable[[str, bool], None]] = None,
+                 report: Optional[Callable[[str, bool], None]] = None, plot: bool = True,
                  ) -> tuple[dict[str, Detection], dict[str, str]]:
   """Runs every file, writing its outputs; returns ({path: detection}, {path: error line}).
 
-  `report(line, ok)`, when given, hears each file's summary or error line as it finishes.
+  `report(line, ok)`, when given, hears each file's summary or error line as it finishes;
+  `plot` False skips the PNG.
   """
   check_smoothing(smoothing_windows, smoothing)
   if not 0.0 <= threshold <= 1.0:
@@ -475,7 +504,7 @@ def detect_files(detector: Detector, paths: Sequence[str], output_dir: str, hop_
       detection = detector.detect(path, hop_s, threshold, smoothing_windows, smoothing)
       if len(detection.probabilities) == 0:
         raise DetectError(path, "no window could be cut from the file")
-      written = write_outputs(detection, detector, output_dir, stem, hop_s, threshold)
+      written = write_outputs(detection, detector, output_dir, stem, threshold, plot)
     except Exception as e:  # one bad file must not stop the others
       failed[path] = error_line(path, e)
       if report:

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 
-from babycry_jax import input_pipeline, metrics
+from babycry_jax import metrics
 from babycry_jax.data import schema
 
 
@@ -61,6 +61,7 @@ def score_split(strategy, p_eval_step: Callable, state: Any, batches: Iterable[M
   scores, labels, weights = (np.concatenate(x) for x in (scores, labels, weights))
   if jax.process_count() > 1:
     gathered = multihost_utils.process_allgather(np.stack([scores, labels, weights]))
+    from babycry_jax import input_pipeline   # here: detection imports this module without Grain
     scores, labels, weights = (input_pipeline.in_stored_order(gathered[:, i]) for i in range(3))
   keep = weights > 0
   result = metrics.binary_metrics(labels[keep], scores[keep])

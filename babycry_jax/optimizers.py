@@ -1,6 +1,9 @@
 """The optax optimizer and learning-rate schedule a config asks for."""
 from __future__ import annotations
 
+from typing import Any, Callable
+
+import jax
 import ml_collections
 import optax
 from optax import contrib
@@ -22,8 +25,38 @@ def learning_rate_schedule(config: ml_collections.ConfigDict, steps_per_epoch: i
   return optax.join_schedules([warmup, main], [warmup_steps])
 
 
-def create(config: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.GradientTransformation:
-  """Clipping -> optimizer -> (plateau scaling) -> gradient accumulation."""
+def create(config: ml_collections.ConfigDict, steps_per_epoch: int,
+           frozen: Callable[[Any], Any] | None = None) -> optax.GradientTransformation:
+  """Clipping -> optimizer -> (plateau scaling) -> gradient accumulation, per parameter group.
+
+  `frozen(params)` (a model's frozen_params) marks parameters that are never trained:
+  they get no update and no weight decay, and no optimizer state. A parameter under a
+  top-level name in config.learning_rate_scales is trained at that multiple of the
+  learning rate (0 freezes it too).
+  """
+  scales = dict(config.get("learning_rate_scales", {}))
+
+  def group(path, is_frozen) -> str:
+    scale = scales.get(path[0].key, 1.0)
+    return _FROZEN if is_frozen or scale == 0 else ("" if scale == 1.0 else path[0].key)
+
+  def labels(params):
+    marks = frozen(params) if frozen is not None else jax.tree.map(lambda _: False, params)
+    return jax.tree_util.tree_map_with_path(group, marks)
+
+  transforms = {_FROZEN: optax.set_to_zero(), "": _optimizer(config, steps_per_epoch)}
+  for name, scale in scales.items():
+    if scale not in (0, 1.0):
+      transforms[name] = optax.chain(_optimizer(config, steps_per_epoch), optax.scale(scale))
+  if frozen is None and len(transforms) == 2:
+    return transforms[""]
+  return optax.multi_transform(transforms, labels)
+
+
+_FROZEN = "frozen"
+
+
+def _optimizer(config: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.GradientTransformation:
   lr = learning_rate_schedule(config, steps_per_epoch)
   name = config.optimizer
   if name == "adam":

@@ -5,13 +5,11 @@ import dataclasses
 import json
 from typing import Any
 
-import jax
 import ml_collections
-import numpy as np
 
 from babycry_jax import checkpointing
 from babycry_jax.data import schema, storage
-from babycry_jax.train_state import TrainState, create_model, create_train_state
+from babycry_jax.train_state import TrainState, abstract_train_state, create_model
 
 CONFIG_FILE = "config.json"
 
@@ -61,9 +59,7 @@ def load_run(workdir: str, checkpoint: str = "best") -> Run:
   metadata = schema.read_metadata(config.dataset_dir)
   spec = schema.FeatureSpec.from_json(metadata["feature_spec"])
   model = create_model(config)
-  template = create_train_state(config, model, spec, steps_per_epoch=1)
-  # Orbax restores into arrays, not numpy scalars (np.int32 step): make every leaf an array.
-  template = jax.tree.map(lambda x: np.asarray(x) if isinstance(x, np.generic) else x, template)
+  template = abstract_train_state(config, model, spec)
   ckpt = checkpointing.Checkpointer(workdir, read_only=True)
   try:
     step = ckpt.resolve(checkpoint)

@@ -28,7 +28,7 @@ import numpy as np
 from babycry_jax import metrics
 from babycry_jax.data import schema, storage
 from babycry_jax.runs import Run
-from babycry_jax.train_state import create_model, create_train_state
+from babycry_jax.train_state import abstract_train_state, create_model
 
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
 DEFAULT_NAME = "real_world_cnn_pool"
@@ -102,11 +102,12 @@ def load(name: str = DEFAULT_NAME) -> tuple[Run, dict[str, Any]]:
   config = ml_collections.ConfigDict(json.loads(storage.read_text(os.path.join(path, CONFIG_FILE))))
   spec = schema.FeatureSpec.from_json(info["feature_spec"])
   model = create_model(config)
-  state = create_train_state(config, model, spec, steps_per_epoch=1)
+  state = abstract_train_state(config, model, spec)
   with open(os.path.join(path, VARIABLES_FILE), "rb") as f:
     restored = flax.serialization.from_bytes(
         {"params": state.params, "batch_stats": state.batch_stats or {}}, f.read())
-  state = state.replace(params=restored["params"], batch_stats=restored["batch_stats"] or None)
+  state = state.replace(params=restored["params"], batch_stats=restored["batch_stats"] or None,
+                        opt_state=None)
   metadata = {"feature_spec": info["feature_spec"], "stats": info["stats"],
               "record_format": info["record_format"]}
   return Run(config, model, state, int(info["checkpoint_step"]), spec, metadata), info

@@ -115,11 +115,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     ckpt.save(step, strategy.unreplicate(state), meta, None if val is None else val["f1"])
     return time.perf_counter() - t0
 
+  def validate(step: int) -> dict:
+    nonlocal best_f1
+    val, _, _ = forward.score_split(strategy, p_eval_step, state, val_split.eval_batches(eval_batch))
+    best_f1 = max(best_f1, val["f1"])
+    writer.write(step, "val", {k: v for k, v in val.items() if isinstance(v, float)},
+                 f"validation at step {step}: f1 {val['f1']:.4f} acc {val['accuracy']:.4f} "
+                 f"auc {val['roc_auc']:.4f} loss {val['loss']:.4f} (best f1 {best_f1:.4f})")
+    return val
+
   val = {}
   pending = None  # (step, metrics) of the previous step, checked one step late
   window = {"wait": 0.0, "start": time.perf_counter(), "steps": 0, "compile": 0.0, "ckpt": 0.0}
   step = start_step
   try:
+    if total_steps == 0 and start_step == 0 and ckpt.latest_step() is None:
+      # Nothing to train (num_epochs 0: a model that is all warm start, such as YAMNet as
+      # it comes): the starting model is validated and saved, for evaluation and detection.
+      val = validate(0)
+      save(0, val)
     while step < total_steps:
       t0 = time.perf_counter()
       batch = next(stream)
@@ -158,12 +172,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         window = {"wait": 0.0, "start": time.perf_counter(), "steps": 0, "compile": 0.0, "ckpt": 0.0}
 
       if epoch_done or step == total_steps:
-        val, _, _ = forward.score_split(strategy, p_eval_step, state,
-                                        val_split.eval_batches(eval_batch))
-        best_f1 = max(best_f1, val["f1"])
-        writer.write(step, "val", {k: v for k, v in val.items() if isinstance(v, float)},
-                     f"validation at step {step}: f1 {val['f1']:.4f} acc {val['accuracy']:.4f} "
-                     f"auc {val['roc_auc']:.4f} loss {val['loss']:.4f} (best f1 {best_f1:.4f})")
+        val = validate(step)
         checkpoint_s = save(step, val)
         window = {"wait": 0.0, "start": time.perf_counter(), "steps": 0, "compile": 0.0,
                   "ckpt": checkpoint_s}

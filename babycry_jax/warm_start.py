@@ -1,10 +1,12 @@
 """Starting part of a model from another trained one (config.warm_start).
 
 `source` is "shipped" (the model inside the package, trained on real recordings)
-or a training workdir (its best checkpoint); every layer of the source except its
+or a training workdir (its best checkpoint): every layer of the source except its
 head is copied into the sub-tree `into` of the new model, parameters and BatchNorm
-statistics alike. Names and shapes must match exactly: fusion_pool_3dcnn's
-"audio" branch is built from cnn_pool's layers for this.
+statistics alike. Or it is "yamnet": the pretrained YAMNet converted into the
+package (babycry_jax.yamnet_weights), all of it, into a models.yamnet.YamNet.
+Names and shapes must match exactly: fusion_pool_3dcnn's "audio" branch is built
+from cnn_pool's layers for this.
 """
 from __future__ import annotations
 
@@ -14,10 +16,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from babycry_jax import runs, shipped_model
+from babycry_jax import runs, shipped_model, yamnet_weights
 from babycry_jax.train_state import TrainState
 
-SHIPPED = "shipped"
+SHIPPED, YAMNET = "shipped", "yamnet"
 
 
 def _source_run(source: str) -> runs.Run:
@@ -49,11 +51,14 @@ def apply(state: TrainState, config: ml_collections.ConfigDict) -> tuple[TrainSt
     return state, ""
   if not into:
     raise ValueError("config.warm_start.into must name the sub-tree to start (e.g. 'audio')")
-  run = _source_run(source)
   if into not in state.params:
     raise ValueError(f"config.warm_start.into={into!r}: model {config.model} has no such "
                      f"sub-tree; it has {sorted(state.params)}")
   params = dict(state.params)
+  if source == YAMNET:
+    params[into] = _copied(state.params[into], yamnet_weights.load_params(), f"params[{into!r}]")
+    return state.replace(params=params), f"{into!r} starts from the pretrained YAMNet"
+  run = _source_run(source)
   params[into] = _copied(state.params[into], {k: v for k, v in run.state.params.items()
                                               if k != "head"}, f"params[{into!r}]")
   batch_stats = state.batch_stats

@@ -21,7 +21,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.model = "fusion_cnn_3dcnn_lstm"
   c.model_kwargs = ml_collections.ConfigDict()
   # Start a sub-tree of the model from a trained one (babycry_jax/warm_start.py):
-  # source "shipped" or a workdir, into e.g. "audio"; "" starts from scratch.
+  # source "shipped", "yamnet" (the pretrained YAMNet) or a workdir, into e.g. "audio";
+  # "" starts from scratch.
   c.warm_start = ml_collections.ConfigDict(dict(source="", into=""))
 
   # Optimisation.
@@ -30,12 +31,16 @@ def get_config() -> ml_collections.ConfigDict:
   c.optimizer = "adam"       # adam | adamw | rmsprop | sgd
   c.learning_rate = 1e-3
   c.lr_schedule = "cosine"   # constant | cosine | plateau
+  # Learning-rate multiples per top-level parameter group of the model, e.g. {"yamnet": 0.1}
+  # to fine-tune a pretrained part slowly; 0 freezes a group.
+  c.learning_rate_scales = ml_collections.ConfigDict()
   c.warmup_epochs = 1.0
   c.weight_decay = 0.0
   c.grad_clip_norm = 0.0     # 0 disables clipping
   c.grad_accum_steps = 1     # > 1: apply the mean gradient of this many steps at once
   c.batch_size = 32          # global batch, split over all devices of all hosts
   c.num_epochs = 15          # the embedded default peaks on validation near epoch 10
+                             # (0: no step; the starting model is validated and saved)
   c.seed = 0
   c.half_precision = False   # bf16 compute, fp32 parameters
   c.parallel = "pmap"        # pmap | shard_map (same per-device step on a 1-D mesh)
@@ -104,6 +109,13 @@ def _range_db():
   return ok, "two numbers (low, high) in dB, -60 <= low <= high <= 60"
 
 
+def _scales():
+  def ok(v):
+    return (isinstance(v, (dict, ml_collections.ConfigDict))
+            and all(_number(0.0)[0](x) for x in dict(v).values()))
+  return ok, "a mapping of parameter group names to numbers >= 0"
+
+
 _BOOL = (lambda v: isinstance(v, bool)), "true or false"
 _TEXT = (lambda v: isinstance(v, str) and bool(v.strip())), "a non-empty string"
 
@@ -121,7 +133,8 @@ FIELD_RULES = {
     "grad_clip_norm": _number(0.0),
     "grad_accum_steps": _integer(1),
     "batch_size": _integer(1),
-    "num_epochs": _number(0.0, low_open=True),
+    "num_epochs": _number(0.0),
+    "learning_rate_scales": _scales(),
     "seed": _integer(0, 2**32 - 1),  # unsigned 32-bit: the loader's permutations, the PRNG key
     "half_precision": _BOOL,
     "parallel": _one_of("pmap", "shard_map"),

@@ -19,14 +19,18 @@ EXPECTED_MODALITIES = {
     "fusion_cnn_cnn_lstm": ("audio", "video"), "fusion_cnn_3dcnn_lstm": ("audio", "video"),
     "fusion_bottleneck": ("audio", "video"),
     "fusion_pool_3dcnn": ("audio", "video"),
+    "yamnet_cry": ("audio",), "fusion_yamnet_3dcnn": ("audio", "video"),
 }
 FUSION = [n for n, m in EXPECTED_MODALITIES.items() if len(m) == 2]
-# Small shapes: 60 mel frames x 32 bands, 6 frames of 16x16 gray.
-SMALL = dict(audio_frames=60, n_mels=32, video_frames=6, frame_size=16, channels=1)
+# Small shapes: 60 mel frames x 32 bands, 6 frames of 16x16 gray, one YAMNet patch.
+SMALL = dict(audio_frames=60, n_mels=32, video_frames=6, frame_size=16, channels=1,
+             yamnet_frames=96)
 
 
 # Shrunk where a model's default is large only in depth, to keep compile time down.
-TEST_KWARGS = {"fusion_bottleneck": dict(num_layers=1, fusion_layer=0)}
+TEST_KWARGS = {"fusion_bottleneck": dict(num_layers=1, fusion_layer=0),
+               # Random weights, not YAMNet's: here the whole network learns.
+               "yamnet_cry": dict(frozen_layers=0), "fusion_yamnet_3dcnn": dict(frozen_layers=0)}
 # bf16 is checked on one model per shared code path (the others reuse its layers).
 BF16_CHECKED = ("svm", "cnn2", "lstm", "c3d", "fusion_cnn_cnn_fc", "fusion_cnn_3dcnn_lstm",
                 "fusion_bottleneck")
@@ -51,7 +55,7 @@ def _learnable_batch(labels):
   maximum of noise barely differs between examples.
   """
   batch = batch_inputs.example_batch(len(labels), seed=0, **SMALL)
-  for key in ("log_mel", "mfcc_stats", "frames"):
+  for key in ("log_mel", "mfcc_stats", "yamnet_log_mel", "frames"):
     shift = (np.asarray(labels, np.float32) - 0.5).reshape((-1,) + (1,) * (batch[key].ndim - 1))
     batch[key] = batch[key] + shift
   return batch
