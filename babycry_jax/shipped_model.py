@@ -2,13 +2,16 @@
 
 A shipped model is a folder babycry_jax/pretrained/<name>/ holding
   config.json                the training config (as a run saves it)
-  variables.msgpack          params and BatchNorm statistics (flax.serialization)
+  variables.msgpack          params and BatchNorm statistics (flax.serialization); for a
+                             model started from the pretrained YAMNet (config.warm_start),
+                             only those that differ from it: the rest is read from
+                             babycry_jax/pretrained/yamnet
   model.json                 feature spec and train-split stats the decoder needs,
                              the decision threshold chosen on validation, the
                              validation metrics at it, the checkpoint step, data
                              sources and licences
   validation_predictions.csv every validation clip's label and score (clip_id, source_id)
-  validation_sample.npz      a few validation clips' log-mel records and their scores,
+  validation_sample.npz      a few validation clips' audio features and their scores,
                              so a test can rerun the model and compare
 `load` turns it back into a runs.Run that detection uses like a restored checkpoint.
 """
@@ -25,7 +28,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from babycry_jax import metrics
+from babycry_jax import metrics, yamnet_weights
 from babycry_jax.data import schema, storage
 from babycry_jax.runs import Run
 from babycry_jax.train_state import abstract_train_state, create_model
@@ -48,6 +51,36 @@ def _variables(run: Run) -> dict:
   return {"params": run.state.params, "batch_stats": run.state.batch_stats or {}}
 
 
+def _base_variables(config: ml_collections.ConfigDict) -> dict:
+  """The variables a run started from and that need not be shipped: the pretrained YAMNet's."""
+  if config.get("warm_start", {}).get("source") != yamnet_weights.WARM_START_SOURCE:
+    return {}
+  return {"params": {config.warm_start.into: yamnet_weights.load_params()}}
+
+
+def _paths(tree: dict) -> dict:
+  return {jax.tree_util.keystr(p): leaf for p, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def _unflatten(template: Any, values: dict) -> Any:
+  return jax.tree_util.tree_map_with_path(lambda p, _: values[jax.tree_util.keystr(p)], template)
+
+
+def _changed(variables: dict, base: dict) -> dict:
+  """`variables` without the leaves equal to the same leaf of `base`, as nested dicts."""
+  base_paths = _paths(base)
+  out: dict = {}
+  for path, leaf in jax.tree_util.tree_leaves_with_path(variables):
+    key = jax.tree_util.keystr(path)
+    if key in base_paths and np.array_equal(np.asarray(leaf), np.asarray(base_paths[key])):
+      continue
+    node = out
+    for part in path[:-1]:
+      node = node.setdefault(part.key, {})
+    node[path[-1].key] = np.asarray(leaf)
+  return out
+
+
 def export(run: Run, out_dir: str, validation, sample_size: int, info: dict[str, Any]) -> dict:
   """Writes a shipped model from a restored run and its validation predictions.
 
@@ -64,7 +97,8 @@ def export(run: Run, out_dir: str, validation, sample_size: int, info: dict[str,
   os.makedirs(out_dir, exist_ok=True)
   storage.write_text(os.path.join(out_dir, CONFIG_FILE), run.config.to_json_best_effort(indent=2))
   with open(os.path.join(out_dir, VARIABLES_FILE), "wb") as f:
-    f.write(flax.serialization.to_bytes(jax.device_get(_variables(run))))
+    f.write(flax.serialization.msgpack_serialize(
+        _changed(jax.device_get(_variables(run)), _base_variables(run.config))))
   buffer = io.StringIO()
   writer = csv.DictWriter(buffer, fieldnames=["clip_id", "source_id", "label", "score"])
   writer.writeheader()
@@ -79,6 +113,7 @@ def export(run: Run, out_dir: str, validation, sample_size: int, info: dict[str,
       os.path.join(out_dir, SAMPLE_FILE),
       log_mel=np.stack([r[schema.LOG_MEL][:run.config.audio_frames] for r in records]).astype(np.float16),
       mfcc_stats=np.stack([r[schema.MFCC_STATS] for r in records]),
+      yamnet_log_mel=np.stack([r[schema.YAMNET_LOG_MEL] for r in records]).astype(np.float16),
       scores=validation.scores[picked], labels=validation.labels[picked])
   model_info = dict(
       info, model=run.config.model, checkpoint_step=run.step, threshold=threshold,
@@ -104,9 +139,14 @@ def load(name: str = DEFAULT_NAME) -> tuple[Run, dict[str, Any]]:
   model = create_model(config)
   state = abstract_train_state(config, model, spec)
   with open(os.path.join(path, VARIABLES_FILE), "rb") as f:
-    restored = flax.serialization.from_bytes(
-        {"params": state.params, "batch_stats": state.batch_stats or {}}, f.read())
-  state = state.replace(params=restored["params"], batch_stats=restored["batch_stats"] or None,
+    stored = _paths(flax.serialization.msgpack_restore(f.read()))
+  values = {**_paths(_base_variables(config)), **stored}
+  template = {"params": state.params, "batch_stats": state.batch_stats or {}}
+  missing = sorted(set(_paths(template)) - set(values))
+  if missing:
+    raise ValueError(f"shipped model {name!r} lacks {len(missing)} variables, e.g. {missing[0]}")
+  variables = _unflatten(template, values)
+  state = state.replace(params=variables["params"], batch_stats=variables["batch_stats"] or None,
                         opt_state=None)
   metadata = {"feature_spec": info["feature_spec"], "stats": info["stats"],
               "record_format": info["record_format"]}
@@ -122,6 +162,7 @@ def read_validation_predictions(name: str = DEFAULT_NAME) -> tuple[np.ndarray, n
 
 
 def read_validation_sample(name: str = DEFAULT_NAME) -> dict[str, np.ndarray]:
-  """{log_mel [S, audio_frames, n_mels] float16, mfcc_stats [S, 78], scores [S], labels [S]}."""
+  """{log_mel [S, audio_frames, n_mels] float16, mfcc_stats [S, 78], yamnet_log_mel
+  [S, yamnet_frames, 64] float16 (in models shipped since it was recorded), scores [S], labels [S]}."""
   with np.load(os.path.join(model_dir(name), SAMPLE_FILE)) as data:
     return {k: data[k] for k in data.files}

@@ -19,7 +19,7 @@ import numpy as np
 from babycry_jax import runs, shipped_model, yamnet_weights
 from babycry_jax.train_state import TrainState
 
-SHIPPED, YAMNET = "shipped", "yamnet"
+SHIPPED = "shipped"
 
 
 def _source_run(source: str) -> runs.Run:
@@ -55,7 +55,7 @@ def apply(state: TrainState, config: ml_collections.ConfigDict) -> tuple[TrainSt
     raise ValueError(f"config.warm_start.into={into!r}: model {config.model} has no such "
                      f"sub-tree; it has {sorted(state.params)}")
   params = dict(state.params)
-  if source == YAMNET:
+  if source == yamnet_weights.WARM_START_SOURCE:
     params[into] = _copied(state.params[into], yamnet_weights.load_params(), f"params[{into!r}]")
     return state.replace(params=params), f"{into!r} starts from the pretrained YAMNet"
   run = _source_run(source)

@@ -25,6 +25,8 @@ import numpy as np
 from babycry_jax.data import storage
 from babycry_jax.models import yamnet
 
+# config.warm_start.source that names these weights.
+WARM_START_SOURCE = "yamnet"
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained", "yamnet")
 VARIABLES_FILE, CLASS_MAP_FILE = "variables.msgpack", "class_map.csv"
 LICENSE_FILE, SOURCE_FILE = "LICENSE", "SOURCE.json"
