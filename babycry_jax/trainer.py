@@ -52,142 +52,176 @@ class _Preemption:
     signal.signal(signal.SIGTERM, self._previous)
 
 
-# ---------------------------------------------------------------- the loop
+class ThroughputMeter:
+  """Steps, input wait, compilation and checkpoint time since the last report."""
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Trains until config.num_epochs; returns the last validation metrics."""
-  config = ml_collections.ConfigDict(config.to_dict())  # the caller's config stays as it is
-  # Saved absolute, so evaluation finds the dataset from anywhere.
-  config.dataset_dir = dataset_dir = storage.absolute(config.dataset_dir)
-  metadata = schema.read_metadata(dataset_dir)
-  spec = schema.FeatureSpec.from_json(metadata["feature_spec"])
-  if jax.process_index() == 0:
-    runs.write_config(workdir, config)
+  def __init__(self, batch_size: int):
+    self.batch_size = batch_size
+    self.reset()
 
-  strategy = strategies.create(config.parallel)
-  train_split, val_split = (
-      ip.Split(dataset_dir, name, config.audio_frames, config.video_frames,
-               skip_corrupt=config.skip_corrupt_records) for name in ("train", "validation"))
-  steps_per_epoch = len(train_split) // config.batch_size
-  total_steps = int(config.num_epochs * steps_per_epoch)
-  eval_batch = config.eval_batch_size or config.batch_size
+  def reset(self, checkpoint_s: float = 0.0) -> None:
+    self.start, self.steps, self.wait_s = time.perf_counter(), 0, 0.0
+    self.compile_s, self.checkpoint_s = 0.0, checkpoint_s
 
-  model = create_model(config, bn_axis_name=strategy.axis_name)
-  state = create_train_state(config, model, spec, steps_per_epoch)
-  ckpt = checkpointing.Checkpointer(workdir, keep_latest=config.checkpoint_keep)
-  if ckpt.latest_step() is None:
-    state, warm = warm_start.apply(state, config)
-    if warm:
-      log.info("warm start: %s", warm)
-  examples_read, best_f1 = 0, float("-inf")
-  if ckpt.latest_step() is not None:
-    step = ckpt.latest_step()
-    state, meta = ckpt.restore(step, state)
+  def rates(self) -> dict[str, float]:
+    elapsed = time.perf_counter() - self.start
+    return {"steps_per_s": self.steps / elapsed,
+            "examples_per_s": self.steps * self.batch_size / elapsed,
+            "input_wait_fraction": self.wait_s / elapsed,
+            "compile_s": self.compile_s, "checkpoint_s": self.checkpoint_s}
+
+
+class _Training:
+  """One training run's pieces: data, model and state, checkpoints, metrics."""
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str):
+    self.config = config = ml_collections.ConfigDict(config.to_dict())  # the caller's stays
+    # Saved absolute, so evaluation finds the dataset from anywhere.
+    config.dataset_dir = storage.absolute(config.dataset_dir)
+    spec = schema.FeatureSpec.from_json(schema.read_metadata(config.dataset_dir)["feature_spec"])
+    if jax.process_index() == 0:
+      runs.write_config(workdir, config)
+    self.strategy = strategies.create(config.parallel)
+    self.train_split, self.val_split = (
+        ip.Split(config.dataset_dir, name, config.audio_frames, config.video_frames,
+                 skip_corrupt=config.skip_corrupt_records) for name in ("train", "validation"))
+    self.steps_per_epoch = len(self.train_split) // config.batch_size
+    self.total_steps = int(config.num_epochs * self.steps_per_epoch)
+    self.model = create_model(config, bn_axis_name=self.strategy.axis_name)
+    self.state = create_train_state(config, self.model, spec, self.steps_per_epoch)
+    self.ckpt = checkpointing.Checkpointer(workdir, keep_latest=config.checkpoint_keep)
+    self.examples_read, self.best_f1 = 0, float("-inf")
+    self.writer = MetricWriter(workdir)
+
+  def restore(self) -> None:
+    """Resumes from the newest checkpoint, or applies the config's warm start to a fresh run."""
+    step = self.ckpt.latest_step()
+    if step is None:
+      self.state, warm = warm_start.apply(self.state, self.config)
+      if warm:
+        log.info("warm start: %s", warm)
+      return
+    self.state, meta = self.ckpt.restore(step, self.state)
     # Checkpoints from before the loader kept its position read one batch per step.
-    examples_read = meta.get("examples_read", step * config.batch_size)
-    best_f1 = meta.get("best_val_f1", best_f1)
+    self.examples_read = meta.get("examples_read", step * self.config.batch_size)
+    self.best_f1 = meta.get("best_val_f1", self.best_f1)
     log.info("resuming from checkpoint at step %d (epoch %.2f, example %d of the stream)",
-             step, step / steps_per_epoch, examples_read)
-  start_step = int(state.step)
-  loader = config.loader
-  stream = iter(train_split.train_dataset(
-      config.batch_size, config.seed, start=examples_read, worker_count=loader.worker_count,
-      worker_buffer_size=loader.worker_buffer_size, read_threads=loader.read_threads))
+             step, step / self.steps_per_epoch, self.examples_read)
 
-  writer = MetricWriter(workdir)
-  p_train_step = build_train_step(
-      config, model, strategy, augment.LogMelScale(*train_split.decoder.stats(schema.LOG_MEL)))
-  p_eval_step = build_eval_step(config.loss, strategy)
-  state = strategy.replicate(state)
-  preemption = _Preemption()
+  def stream(self):
+    loader = self.config.loader
+    return iter(self.train_split.train_dataset(
+        self.config.batch_size, self.config.seed, start=self.examples_read,
+        worker_count=loader.worker_count, worker_buffer_size=loader.worker_buffer_size,
+        read_threads=loader.read_threads))
 
-  log.info("training %s on %d devices (%d processes): %d examples, %d steps/epoch, "
-               "global batch %d, steps %d -> %d", config.model, jax.device_count(),
-               jax.process_count(), len(train_split), steps_per_epoch, config.batch_size,
-               start_step, total_steps)
+  def build_steps(self) -> None:
+    """The compiled train and eval steps; the state goes onto the devices."""
+    self.p_train_step = build_train_step(
+        self.config, self.model, self.strategy,
+        augment.LogMelScale(*self.train_split.decoder.stats(schema.LOG_MEL)))
+    self.p_eval_step = build_eval_step(self.config.loss, self.strategy)
+    self.state = self.strategy.replicate(self.state)
 
-  def save(step: int, val: dict | None):
+  def save(self, step: int, val: dict | None) -> float:
+    """Checkpoints the state (and the loader's position, the metrics); returns the seconds."""
     t0 = time.perf_counter()
-    meta = {"examples_read": examples_read, "best_val_f1": best_f1,
+    meta = {"examples_read": self.examples_read, "best_val_f1": self.best_f1,
             "metrics": {} if val is None else {"val_f1": val["f1"], **{
                 f"val_{k}": v for k, v in val.items() if isinstance(v, float)}},
-            "config": json.loads(config.to_json_best_effort())}
-    ckpt.save(step, strategy.unreplicate(state), meta, None if val is None else val["f1"])
+            "config": json.loads(self.config.to_json_best_effort())}
+    self.ckpt.save(step, self.strategy.unreplicate(self.state), meta,
+                   None if val is None else val["f1"])
     return time.perf_counter() - t0
 
-  def validate(step: int) -> dict:
-    nonlocal best_f1
-    val, _, _ = forward.score_split(strategy, p_eval_step, state, val_split.eval_batches(eval_batch))
-    best_f1 = max(best_f1, val["f1"])
-    writer.write(step, "val", {k: v for k, v in val.items() if isinstance(v, float)},
-                 f"validation at step {step}: f1 {val['f1']:.4f} acc {val['accuracy']:.4f} "
-                 f"auc {val['roc_auc']:.4f} loss {val['loss']:.4f} (best f1 {best_f1:.4f})")
+  def validate(self, step: int) -> dict:
+    eval_batch = self.config.eval_batch_size or self.config.batch_size
+    val, _, _ = forward.score_split(self.strategy, self.p_eval_step, self.state,
+                                    self.val_split.eval_batches(eval_batch))
+    self.best_f1 = max(self.best_f1, val["f1"])
+    self.writer.write(step, "val", {k: v for k, v in val.items() if isinstance(v, float)},
+                      f"validation at step {step}: f1 {val['f1']:.4f} acc {val['accuracy']:.4f} "
+                      f"auc {val['roc_auc']:.4f} loss {val['loss']:.4f} (best f1 {self.best_f1:.4f})")
     return val
 
-  val = {}
-  pending = None  # (step, metrics) of the previous step, checked one step late
-  window = {"wait": 0.0, "start": time.perf_counter(), "steps": 0, "compile": 0.0, "ckpt": 0.0}
-  step = start_step
-  try:
-    if total_steps == 0 and start_step == 0 and ckpt.latest_step() is None:
-      # Nothing to train (num_epochs 0: a model that is all warm start, such as YAMNet as
-      # it comes): the starting model is validated and saved, for evaluation and detection.
-      val = validate(0)
-      save(0, val)
-    while step < total_steps:
+  def log_train(self, step: int, step_metrics, meter: ThroughputMeter) -> None:
+    host = self.strategy.first(step_metrics)
+    rates = meter.rates()
+    epoch = step / self.steps_per_epoch
+    self.writer.write(step, "train", {**{k: float(v) for k, v in host.items()}, **rates,
+                                      "epoch": epoch},
+                      f"step {step}/{self.total_steps} ({100 * step / self.total_steps:.0f}%) "
+                      f"epoch {epoch:.2f}: loss {float(host['loss']):.4f} acc "
+                      f"{float(host['accuracy']):.3f}, {rates['examples_per_s']:.1f} ex/s, "
+                      f"input wait {100 * rates['input_wait_fraction']:.0f}%")
+    meter.reset()
+
+  def train_loop(self, stream, preemption: "_Preemption", start_step: int) -> dict:
+    """Steps until the last one or a preemption; validation and a checkpoint every epoch."""
+    config, val, step = self.config, {}, start_step
+    meter = ThroughputMeter(config.batch_size)
+    pending = None  # (step, metrics) of the previous step, checked one step late
+    while step < self.total_steps:
       t0 = time.perf_counter()
       batch = next(stream)
-      examples_read += config.batch_size
-      window["wait"] += time.perf_counter() - t0
+      self.examples_read += config.batch_size
+      meter.wait_s += time.perf_counter() - t0
       t1 = time.perf_counter()
-      state, step_metrics = p_train_step(state, strategy.shard_batch(batch))
+      self.state, step_metrics = self.p_train_step(self.state, self.strategy.shard_batch(batch))
       if step == start_step:
         jax.block_until_ready(step_metrics)
-        window["compile"] = time.perf_counter() - t1
+        meter.compile_s = time.perf_counter() - t1
       step += 1
-      window["steps"] += 1
+      meter.steps += 1
       if pending is not None:
         _check_finite(*pending)
       pending = (step, step_metrics)
-
-      epoch_done = step % steps_per_epoch == 0
-      if step % config.log_every_steps == 0 or epoch_done or step == total_steps:
+      epoch_done = step % self.steps_per_epoch == 0
+      if step % config.log_every_steps == 0 or epoch_done or step == self.total_steps:
         _check_finite(*pending)
-        host = strategy.first(step_metrics)
-        elapsed = time.perf_counter() - window["start"]
-        rates = {
-            "steps_per_s": window["steps"] / elapsed,
-            "examples_per_s": window["steps"] * config.batch_size / elapsed,
-            "input_wait_fraction": window["wait"] / elapsed,
-            "compile_s": window["compile"],
-            "checkpoint_s": window["ckpt"],
-        }
-        epoch_float = step / steps_per_epoch
-        writer.write(step, "train", {**{k: float(v) for k, v in host.items()}, **rates,
-                                     "epoch": epoch_float},
-                     f"step {step}/{total_steps} ({100 * step / total_steps:.0f}%) epoch "
-                     f"{epoch_float:.2f}: loss {float(host['loss']):.4f} acc "
-                     f"{float(host['accuracy']):.3f}, {rates['examples_per_s']:.1f} ex/s, "
-                     f"input wait {100 * rates['input_wait_fraction']:.0f}%")
-        window = {"wait": 0.0, "start": time.perf_counter(), "steps": 0, "compile": 0.0, "ckpt": 0.0}
-
-      if epoch_done or step == total_steps:
-        val = validate(step)
-        checkpoint_s = save(step, val)
-        window = {"wait": 0.0, "start": time.perf_counter(), "steps": 0, "compile": 0.0,
-                  "ckpt": checkpoint_s}
+        self.log_train(step, step_metrics, meter)
+      if epoch_done or step == self.total_steps:
+        val = self.validate(step)
+        meter.reset(checkpoint_s=self.save(step, val))
       elif preemption.agreed():
-        save(step, None)
-        ckpt.wait()
+        self.save(step, None)
+        self.ckpt.wait()
         log.warning("checkpoint at step %d written; exiting for preemption. Run the same "
-                        "command again to resume.", step)
+                    "command again to resume.", step)
         break
+    return val
+
+  def close(self) -> None:
+    self.ckpt.close()
+    self.writer.close()
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains until config.num_epochs; returns the last validation metrics."""
+  run = _Training(config, workdir)
+  try:
+    run.restore()
+    start_step = int(run.state.step)
+    stream = run.stream()
+    run.build_steps()
+    log.info("training %s on %d devices (%d processes): %d examples, %d steps/epoch, "
+             "global batch %d, steps %d -> %d", run.config.model, jax.device_count(),
+             jax.process_count(), len(run.train_split), run.steps_per_epoch,
+             run.config.batch_size, start_step, run.total_steps)
+    preemption = _Preemption()
+    try:
+      if run.total_steps == 0 and start_step == 0 and run.ckpt.latest_step() is None:
+        # Nothing to train (num_epochs 0: a model that is all warm start, such as YAMNet as
+        # it comes): the starting model is validated and saved, for evaluation and detection.
+        val = run.validate(0)
+        run.save(0, val)
+        return val
+      return run.train_loop(stream, preemption, start_step)
+    finally:
+      stream.close()
+      preemption.restore()
   finally:
-    stream.close()
-    preemption.restore()
-    ckpt.close()
-    writer.close()
-  return val
+    run.close()
 
 
 def _check_finite(step: int, step_metrics) -> None:
