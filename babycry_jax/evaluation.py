@@ -87,8 +87,10 @@ class Evaluator:
       _P_EVAL_STEPS[key] = build_eval_step(run.config.loss, self._strategy)
     self._p_eval = _P_EVAL_STEPS[key]
     self._state = self._strategy.replicate(run.state)
-    devices = jax.local_device_count()
-    self._batch_size = devices * max(1, 32 // devices)
+    # The batch validation used while training (runs saved before the field had none),
+    # rounded up to fill every device here: padding examples count for nothing.
+    batch = run.config.get("eval_batch_size", 0) or run.config.batch_size
+    self.batch_size = -(-batch // jax.device_count()) * jax.device_count()
     self._splits: dict[str, ip.Split] = {}
     self._cache: dict[tuple[str, str], SplitPredictions] = {}
 
@@ -108,7 +110,7 @@ class Evaluator:
       hidden = MODALITY_SETTINGS[modality]
       result, labels, scores = forward.score_split(
           self._strategy, self._p_eval, self._state,
-          (hide_modality(b, hidden) for b in data.eval_batches(self._batch_size)))
+          (hide_modality(b, hidden) for b in data.eval_batches(self.batch_size)))
       records = [data.example(i) for i in range(len(data))]
       self._cache[key] = SplitPredictions(
           clip_ids=[r["clip_id"].decode() for r in records],

@@ -178,3 +178,18 @@ def test_compare_prints_one_row_per_run(runs, evaluated):
   # The svm run had no metrics.json: compare evaluated it and wrote one.
   assert json.loads(svm_metrics.read_text())["f1"] == pytest.approx(
       float(svm_row[header.index("F1")]), abs=1e-4)
+
+
+def test_evaluation_reads_the_configs_eval_batch_size(runs):
+  """config.eval_batch_size sets the batch (rounded up to fill the devices); the scores do not
+  depend on it."""
+  from babycry_jax import runs as runs_lib
+  scores = {}
+  for eval_batch in (8, 24):
+    run = runs_lib.load_run(runs["fusion"], "best")
+    run.config.eval_batch_size = eval_batch
+    evaluator = evaluation.Evaluator(run)
+    assert evaluator.batch_size == eval_batch
+    scores[eval_batch] = evaluator.predict("test").scores
+  assert len(scores[8]) == SIZES["test"]
+  np.testing.assert_allclose(scores[8], scores[24], rtol=1e-5, atol=1e-6)
