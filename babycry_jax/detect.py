@@ -25,7 +25,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training workdir whose checkpoint runs the detection "
                     "(default: the model shipped in the package, see --shipped_model).")
 flags.DEFINE_string("shipped_model", shipped_model.DEFAULT_NAME,
-                    "Shipped model used without --workdir.")
+                    "Shipped model used without --workdir: a name in the package, or a folder "
+                    "written by babycry_jax.export_model.")
 flags.DEFINE_string("checkpoint", "best", "best, latest or a step number.")
 flags.DEFINE_float("hop_s", 1.0, "Seconds between the starts of consecutive windows.")
 flags.DEFINE_float("threshold", None, "Crying probability at or above which a window is crying "

@@ -1,7 +1,7 @@
 r"""Ships a trained run inside the package (`python -m babycry_jax.export_model`).
 
   python -m babycry_jax.export_model --workdir runs/rw_cnn_pool --name real_world_cnn_pool \
-      [--sample_size 16] [--info JSON]
+      [--sample_size 16] [--info JSON] [--output_dir DIR]
 
 Writes babycry_jax/pretrained/<name>/ (see babycry_jax.shipped_model): the best
 checkpoint's variables, its config, the decoder's stats, the F1-best threshold on
@@ -23,6 +23,8 @@ flags.DEFINE_string("workdir", None, "Training workdir whose best checkpoint is 
 flags.DEFINE_string("name", shipped_model.DEFAULT_NAME, "Folder name under babycry_jax/pretrained.")
 flags.DEFINE_integer("sample_size", 16, "Validation clips kept with their features.", lower_bound=2)
 flags.DEFINE_string("info", "", "JSON object of extra fields for model.json (sources, licences).")
+flags.DEFINE_string("output_dir", None, "Write the model folder here instead of "
+                    "babycry_jax/pretrained/<name> (detect reads it with --shipped_model=DIR).")
 flags.mark_flags_as_required(["workdir"])
 
 
@@ -38,7 +40,7 @@ def main(argv):
     print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
     return 1
   validation = evaluation.Evaluator(run).predict(evaluation.VALIDATION)
-  out_dir = os.path.join(shipped_model.PRETRAINED_DIR, FLAGS.name)
+  out_dir = FLAGS.output_dir or os.path.join(shipped_model.PRETRAINED_DIR, FLAGS.name)
   written = shipped_model.export(run, out_dir, validation, FLAGS.sample_size, info)
   m = written["validation_metrics"]
   print(f"{out_dir}: {written['model']} step {written['checkpoint_step']}, threshold "

@@ -40,7 +40,8 @@ PREDICTIONS_FILE, SAMPLE_FILE = "validation_predictions.csv", "validation_sample
 
 
 def model_dir(name: str = DEFAULT_NAME) -> str:
-  path = os.path.join(PRETRAINED_DIR, name)
+  """The folder of a shipped model: its name in the package, or a folder written by export."""
+  path = name if os.path.isfile(os.path.join(name, MODEL_FILE)) else os.path.join(PRETRAINED_DIR, name)
   if not os.path.isdir(path):
     shipped = sorted(os.listdir(PRETRAINED_DIR)) if os.path.isdir(PRETRAINED_DIR) else []
     raise FileNotFoundError(f"no shipped model {name!r} (shipped: {', '.join(shipped) or 'none'})")
