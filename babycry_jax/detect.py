@@ -6,7 +6,7 @@ r"""Detects infant crying in any video or audio file, with the shipped model or 
       [--output_dir detections] FILE...
 
 For every file, output_dir gets <stem>.json, <stem>.csv and (unless --nopng) <stem>.png (see
-babycry_jax.detection) and the console one summary line. A file that cannot
+babycry_jax.detection_files) and the console one summary line. A file that cannot
 be used gets one error line and no outputs while the others still run.
 Exit status 0 when every file ran, 1 when some file failed, 2 on bad flags.
 """
@@ -16,7 +16,7 @@ import sys
 
 from absl import app, flags
 
-from babycry_jax import console, detection, shipped_model
+from babycry_jax import console, detection, detection_files, segments, shipped_model
 from babycry_jax.data import media
 
 log = console.logger()
@@ -34,7 +34,7 @@ flags.DEFINE_float("threshold", None, "Crying probability at or above which a wi
 flags.DEFINE_integer("smoothing_windows", 3,
                      "Odd number of neighbouring windows whose probabilities are smoothed before "
                      "segments are cut (1 = none); the JSON keeps the raw ones too.")
-flags.DEFINE_enum("smoothing", "median", list(detection.SMOOTHING_METHODS),
+flags.DEFINE_enum("smoothing", "median", list(segments.SMOOTHING_METHODS),
                   "How neighbouring windows are combined.")
 flags.DEFINE_string("output_dir", "detections", "Where <stem>.json/.csv/.png go.")
 flags.DEFINE_bool("png", True, "Draw <stem>.png, the timeline plot (--nopng: JSON and CSV only, "
@@ -68,7 +68,7 @@ def main(argv):
     log.error("error: %s", " ".join(str(e).split()))
     sys.exit(2)
   threshold = detector.default_threshold if FLAGS.threshold is None else FLAGS.threshold
-  _, failed = detection.detect_files(detector, paths, FLAGS.output_dir, FLAGS.hop_s,
+  _, failed = detection_files.detect_files(detector, paths, FLAGS.output_dir, FLAGS.hop_s,
                                      threshold, FLAGS.smoothing_windows, FLAGS.smoothing,
                                      report=_print_line, plot=FLAGS.png)
   if failed:

@@ -126,7 +126,7 @@ def run(workdir: Optional[str] = None, duration_s: float = 60.0, hop_s: float = 
      "num_windows", "model", "breakdown_s": {probe, decode, features, model,
      outputs}, "breakdown_fraction": {...}, "compile_s", "cpu_count"}
   """
-  from babycry_jax import detection
+  from babycry_jax import detection, detection_files
 
   work_dir = tempfile.mkdtemp(prefix="detect_speed_")
   try:
@@ -136,7 +136,7 @@ def run(workdir: Optional[str] = None, duration_s: float = 60.0, hop_s: float = 
                                   cry_spans_s=[(10.0, 20.0), (35.0, 41.0)])
     detector = detection.Detector(workdir)
     started = time.perf_counter()
-    done, failed = detection.detect_files(detector, [video_path], os.path.join(work_dir, "out"),
+    done, failed = detection_files.detect_files(detector, [video_path], os.path.join(work_dir, "out"),
                                        hop_s=hop_s)
     wall_s = time.perf_counter() - started
     if failed:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import synthetic_dataset
-from babycry_jax import detection, trainer
+from babycry_jax import detection, detection_files, segments, trainer
 from babycry_jax.data import schema
 from babycry_jax.data.example_decoder import ExampleDecoder
 from configs import default
@@ -81,40 +81,40 @@ def test_merge_segments_joins_consecutive_windows_only():
   starts = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
   ends = starts + 4.0
   probs = np.array([0.9, 0.6, 0.2, 0.7, 0.95, 0.4])
-  segments = detection.merge_segments(starts, ends, probs, threshold=0.5)
-  assert [(s.start_s, s.end_s) for s in segments] == [(0.0, 5.0), (3.0, 8.0)]
-  assert [s.peak_probability for s in segments] == [0.9, 0.95]
+  merged = segments.merge_segments(starts, ends, probs, threshold=0.5)
+  assert [(s.start_s, s.end_s) for s in merged] == [(0.0, 5.0), (3.0, 8.0)]
+  assert [s.peak_probability for s in merged] == [0.9, 0.95]
   # Windows with a gap between them (hop longer than the window) stay apart.
-  gapped = detection.merge_segments(np.array([0.0, 6.0]), np.array([4.0, 10.0]), np.array([0.8, 0.8]), 0.5)
+  gapped = segments.merge_segments(np.array([0.0, 6.0]), np.array([4.0, 10.0]), np.array([0.8, 0.8]), 0.5)
   assert len(gapped) == 2
 
 
 def test_smoothing_drops_a_lone_spike_and_keeps_a_sustained_cry():
   probs = np.array([0.1, 0.9, 0.1, 0.1, 0.8, 0.9, 0.7, 0.2])
-  median = detection.smooth_probabilities(probs, 3, "median")
+  median = segments.smooth_probabilities(probs, 3, "median")
   np.testing.assert_allclose(median, [0.1, 0.1, 0.1, 0.1, 0.8, 0.8, 0.7, 0.2])
-  mean = detection.smooth_probabilities(probs, 3, "mean")
+  mean = segments.smooth_probabilities(probs, 3, "mean")
   np.testing.assert_allclose(mean[:2], [1.1 / 3, 1.1 / 3])
-  np.testing.assert_array_equal(detection.smooth_probabilities(probs, 1), probs)
-  assert detection.smooth_probabilities(np.zeros(0), 5).shape == (0,)
+  np.testing.assert_array_equal(segments.smooth_probabilities(probs, 1), probs)
+  assert segments.smooth_probabilities(np.zeros(0), 5).shape == (0,)
   starts = np.arange(8.0)
-  segments = detection.merge_segments(starts, starts + 4, median, 0.5)
-  assert [(s.start_s, s.end_s) for s in segments] == [(4.0, 10.0)]   # the spike at 1 s is gone
+  merged = segments.merge_segments(starts, starts + 4, median, 0.5)
+  assert [(s.start_s, s.end_s) for s in merged] == [(4.0, 10.0)]   # the spike at 1 s is gone
   for bad in (0, 2, 3.0):
     with pytest.raises(ValueError, match="odd integer"):
-      detection.smooth_probabilities(probs, bad)
+      segments.smooth_probabilities(probs, bad)
   with pytest.raises(ValueError, match="method"):
-    detection.smooth_probabilities(probs, 3, "max")
+    segments.smooth_probabilities(probs, 3, "max")
 
 
 def test_study_clips_and_audio_only_wavs(detector, shared_data, tmp_path):
   avis = sorted((shared_data / "seed_samples/3DCNN/baby").glob("*.avi"))
   wavs = sorted((shared_data / "seed_samples/SVM/babywav").glob("*.wav"))
   paths = [str(p) for p in avis + wavs]
-  done, failed = detection.detect_files(detector, paths, str(tmp_path), hop_s=1.0)
+  done, failed = detection_files.detect_files(detector, paths, str(tmp_path), hop_s=1.0)
   assert not failed and len(done) == 4
   # 1022.avi and 1022.wav share a stem: the second gets its extension appended.
-  stems = detection.output_stems(paths)
+  stems = detection_files.output_stems(paths)
   assert stems == ["1016", "1022", "1001", "1022_wav"]
   for path, stem in zip(paths, stems):
     result = json.loads((tmp_path / f"{stem}.json").read_text())
@@ -145,7 +145,7 @@ def test_window_count_follows_the_hop_on_a_20s_mp4(detector, tmp_path):
   assert not one.padded.any()
   assert one.modalities_used == ("audio", "video")
   np.testing.assert_array_equal(one.smoothed_probabilities,
-                                detection.smooth_probabilities(one.probabilities, 3, "median"))
+                                segments.smooth_probabilities(one.probabilities, 3, "median"))
   # Every 2.5 s: full windows at 0..15 and a padded tail window at 17.5 (2.5 s of media).
   coarse = detector.detect(str(path), hop_s=2.5)
   np.testing.assert_allclose(coarse.window_starts_s, np.arange(8) * 2.5)
@@ -209,7 +209,7 @@ def test_bad_files_get_one_line_errors_and_the_good_file_still_runs(detector, sh
   corrupt.write_bytes((shared_data / "seed_samples/3DCNN/baby/1016.avi").read_bytes()[:30000])
   out = tmp_path / "out"
   paths = [str(empty), str(text), str(good), str(corrupt)]
-  done, failed = detection.detect_files(detector, paths, str(out))
+  done, failed = detection_files.detect_files(detector, paths, str(out))
   assert list(done) == [str(good)]
   assert set(failed) == {str(empty), str(text), str(corrupt)}
   for path, line in failed.items():
@@ -224,7 +224,7 @@ def test_video_only_model_on_an_audio_file_is_a_clear_error(detector, shared_dat
   video_only = copy.copy(detector)
   video_only.modalities = ("video",)
   wav = str(shared_data / "seed_samples/SVM/babywav/1001.wav")
-  done, failed = detection.detect_files(video_only, [wav], str(tmp_path))
+  done, failed = detection_files.detect_files(video_only, [wav], str(tmp_path))
   assert not done
   assert "reads video but the file has no video track" in failed[wav]
   # An audio-only model on a video file uses the audio and says it ignores the video.

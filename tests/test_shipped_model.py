@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from babycry_jax import detection, forward, metrics, shipped_model
+from babycry_jax import detection, detection_files, forward, metrics, shipped_model
 from babycry_jax.data import schema
 from babycry_jax.data.example_decoder import ExampleDecoder
 from conftest import REPO_ROOT
@@ -50,7 +50,7 @@ def test_the_shipped_model_reproduces_its_validation_scores(shipped):
 def test_a_video_runs_on_its_audio_with_the_shipped_model(shared_data, tmp_path):
   detector = detection.shipped_detector(shipped_model.DEFAULT_NAME)
   avi = str(shared_data / "seed_samples/3DCNN/baby/1016.avi")
-  done, failed = detection.detect_files(detector, [avi], str(tmp_path),
+  done, failed = detection_files.detect_files(detector, [avi], str(tmp_path),
                                         threshold=detector.default_threshold)
   assert not failed
   result = json.loads((tmp_path / "1016.json").read_text())

@@ -94,6 +94,7 @@ def test_learning_rate_scales_slow_a_group_down(windows):
   model, state = _warm_state(config)
   base_config = _config("residual", learning_rate=1e-2)
   base_config.model_kwargs.frozen_layers = 13
+  base_config.learning_rate_scales = ml_collections.ConfigDict()
   _, base = _warm_state(base_config)
 
   def loss(params):

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from babycry_jax.data import storage, yamnet_features
+
+if TYPE_CHECKING:
+  import tensorflow_datasets as tfds
 
 LABELS = ("not_crying", "crying")
 CRYING = LABELS.index("crying")
