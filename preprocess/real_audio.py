@@ -91,11 +91,6 @@ class Recipe:
   summary: dict
 
 
-def default_shared_dir() -> pathlib.Path:
-  """`<repo>/../shared/data`, where the project's machines keep the real media."""
-  return pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
 def _real_audio_dir(shared_dir: str | os.PathLike) -> pathlib.Path:
   root = pathlib.Path(shared_dir)
   real_audio = root / "real_audio" if (root / "real_audio").is_dir() else root
