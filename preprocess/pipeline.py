@@ -35,7 +35,7 @@ import os
 import shutil
 import time
 import uuid
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -212,6 +212,67 @@ def _publish(staging: str, output_dir: str, overwrite: bool) -> None:
     os.rename(staging, output_dir)
 
 
+class _InputPlan(NamedTuple):
+  found: sources.SourceList
+  assignment: dict[str, str]        # group -> split
+  shards_per_split: dict[str, int]
+
+
+def _plan_inputs(input_path: str, media_dir: Optional[str], fractions: Sequence[float], seed: int,
+                 num_shards: Optional[int], records_per_shard: int,
+                 log: Callable[[str], None]) -> _InputPlan:
+  """Finds the inputs, gives each group a split and fixes every split's shard count."""
+  found = sources.discover(input_path, media_dir)
+  if not found.items:
+    raise PreprocessError(f"{input_path}: none of the {len(found.missing)} listed inputs has media "
+                          f"in {media_dir}")
+  group_labels: dict[str, list[str]] = {}
+  for item in found.items:
+    group_labels.setdefault(item.group, []).extend(item.labels)
+  assignment = splits_lib.assign_splits(group_labels, fractions, seed)
+  inputs_per_split = collections.Counter(assignment[item.group] for item in found.items)
+  shards_per_split = sharding.plan_num_shards({s: inputs_per_split[s] for s in splits_lib.SPLITS},
+                                              num_shards, records_per_shard)
+  log(f"{len(found.items)} inputs ({found.kind}) in {len(group_labels)} groups"
+      + (f"; {len(found.missing)} listed inputs have no media" if found.missing else "")
+      + f"; shards: {', '.join(f'{s} {n}' for s, n in shards_per_split.items())}")
+  return _InputPlan(found, assignment, shards_per_split)
+
+
+def _check_failures(errors: Mapping[str, Any], num_inputs: int, max_failure_fraction: float) -> None:
+  """Raises PreprocessError when more than max_failure_fraction of the inputs failed."""
+  failed_fraction = errors["failed"] / num_inputs
+  if failed_fraction > max_failure_fraction:
+    raise PreprocessError(
+        f"{errors['failed']} of {num_inputs} inputs failed ({failed_fraction:.0%} > "
+        f"max_failure_fraction {max_failure_fraction:.0%}); no dataset written. "
+        f"By reason: {errors['by_reason']}. First: {'; '.join(errors['first_failures'])}")
+
+
+def _write_metadata(staging: str, spec: schema.FeatureSpec, job: Mapping[str, Any],
+                    found: sources.SourceList, input_path: str, media_dir: Optional[str],
+                    fractions: Sequence[float], seed: int) -> dict[str, Any]:
+  """Writes the metadata files of a finished job into staging; returns metadata.json's content.
+
+  Raises PreprocessError when the job produced no record at all.
+  """
+  errors = job["errors"]
+  splits = dataset_metadata.split_summaries(job["shards"], splits_lib.SPLITS)
+  if not sum(s["num_examples"] for s in splits.values()):
+    raise PreprocessError(f"{input_path}: no records were produced "
+                          f"(failures by reason: {errors['by_reason'] or 'none'})")
+  inputs = [os.path.abspath(input_path)] + ([os.path.abspath(media_dir)] if media_dir else [])
+  return dataset_metadata.write(staging, spec, splits, job["stats"], extra={
+      "split_fractions": dict(zip(splits_lib.SPLITS, fractions)),
+      "seed": seed,
+      "inputs": inputs,
+      "num_inputs": len(found.items) + len(found.missing),
+      "num_failed": errors["failed"] + errors["missing"],
+      "failures_by_reason": errors["by_reason"],
+      "short_inputs": {"padded": job["tally"].get("padded_inputs", 0), "skipped": errors["skipped"]},
+  })
+
+
 def build_dataset(input_path: str, output_dir: str, spec: Optional[schema.FeatureSpec] = None, *,
                   media_dir: Optional[str] = None,
                   split_fractions: Sequence[float] | str = splits_lib.DEFAULT_FRACTIONS,
@@ -254,46 +315,13 @@ def build_dataset(input_path: str, output_dir: str, spec: Optional[schema.Featur
   options = runner_options.pipeline_options(direct_num_workers, pipeline_args, output_dir)
   if _output_exists(output_dir) and not overwrite:
     raise FileExistsError(f"{output_dir} exists; pass --overwrite to replace it")
-
-  found = sources.discover(input_path, media_dir)
-  if not found.items:
-    raise PreprocessError(f"{input_path}: none of the {len(found.missing)} listed inputs has media "
-                          f"in {media_dir}")
-  group_labels: dict[str, list[str]] = {}
-  for item in found.items:
-    group_labels.setdefault(item.group, []).extend(item.labels)
-  assignment = splits_lib.assign_splits(group_labels, fractions, seed)
-  inputs_per_split = collections.Counter(assignment[item.group] for item in found.items)
-  shards_per_split = sharding.plan_num_shards({s: inputs_per_split[s] for s in splits_lib.SPLITS},
-                                              num_shards, records_per_shard)
-  log(f"{len(found.items)} inputs ({found.kind}) in {len(group_labels)} groups"
-      + (f"; {len(found.missing)} listed inputs have no media" if found.missing else "")
-      + f"; shards: {', '.join(f'{s} {n}' for s, n in shards_per_split.items())}")
+  plan = _plan_inputs(input_path, media_dir, fractions, seed, num_shards, records_per_shard, log)
 
   staging = _prepare_destination(output_dir)
   try:
-    job, counters = _run(found, assignment, spec, shards_per_split, staging, options, log)
-    errors = job["errors"]
-    failed_fraction = errors["failed"] / len(found.items)
-    if failed_fraction > max_failure_fraction:
-      raise PreprocessError(
-          f"{errors['failed']} of {len(found.items)} inputs failed ({failed_fraction:.0%} > "
-          f"max_failure_fraction {max_failure_fraction:.0%}); no dataset written. "
-          f"By reason: {errors['by_reason']}. First: {'; '.join(errors['first_failures'])}")
-    splits = dataset_metadata.split_summaries(job["shards"], splits_lib.SPLITS)
-    if not sum(s["num_examples"] for s in splits.values()):
-      raise PreprocessError(f"{input_path}: no records were produced "
-                            f"(failures by reason: {errors['by_reason'] or 'none'})")
-    inputs = [os.path.abspath(input_path)] + ([os.path.abspath(media_dir)] if media_dir else [])
-    metadata = dataset_metadata.write(staging, spec, splits, job["stats"], extra={
-        "split_fractions": dict(zip(splits_lib.SPLITS, fractions)),
-        "seed": seed,
-        "inputs": inputs,
-        "num_inputs": len(found.items) + len(found.missing),
-        "num_failed": errors["failed"] + errors["missing"],
-        "failures_by_reason": errors["by_reason"],
-        "short_inputs": {"padded": job["tally"].get("padded_inputs", 0), "skipped": errors["skipped"]},
-    })
+    job, counters = _run(plan.found, plan.assignment, spec, plan.shards_per_split, staging, options, log)
+    _check_failures(job["errors"], len(plan.found.items), max_failure_fraction)
+    metadata = _write_metadata(staging, spec, job, plan.found, input_path, media_dir, fractions, seed)
     _publish(staging, output_dir, overwrite)
   except BaseException:
     _discard(staging)

@@ -18,7 +18,8 @@ keeps to full windows for positives all the same).
 FSDD clips last 0.1-2.3 s, most of them less than the pipeline's 1 s minimum, so
 they are concatenated, not padded: clips of one speaker, in a seeded random
 order, are joined with a short silence until they fill one window, and the
-file is cut to exactly one window (so no FSDD window is padded either). Those
+file is cut to exactly one window (so no FSDD window is padded either; see
+preprocess.fsdd_concat). Those
 files are written under the media dir (nothing else is copied;
 the corpora are reached through a symlink, so source ids read
 `real_audio/donateacry_cry/...`). Which clips went into which file is listed
@@ -45,17 +46,13 @@ import io
 import json
 import os
 import pathlib
-import random
-import re
 import shutil
 import tempfile
-import wave
 from typing import Callable, Iterable, Optional, Sequence
 
-import numpy as np
-
 from babycry_jax.data import schema
-from preprocess import sources
+from preprocess.fsdd_concat import concatenate_fsdd
+from preprocess.recipe_inputs import RecipeError, app_instance_group, window_intervals
 
 CRY_FOLDER = "donateacry_cry"
 FSDD_FOLDER = "fsdd_speech"
@@ -67,12 +64,7 @@ MANIFEST_HEADER = ("path", "label", "start_s", "end_s", "group")
 RECIPE_FILE = "recipe.json"
 RECIPE_VERSION = 2
 
-_FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
 _AUDIO_EXTENSIONS = (".wav", ".ogg", ".flac", ".mp3")
-
-
-class RecipeError(ValueError):
-  """The shared folder does not have the expected layout or content."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,11 +91,6 @@ class Recipe:
   summary: dict
 
 
-def default_shared_dir() -> pathlib.Path:
-  """`<repo>/../shared/data`, where the project's machines keep the real media."""
-  return pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
 def _real_audio_dir(shared_dir: str | os.PathLike) -> pathlib.Path:
   root = pathlib.Path(shared_dir)
   real_audio = root / "real_audio" if (root / "real_audio").is_dir() else root
@@ -127,42 +114,12 @@ def _sha256(path: pathlib.Path) -> str:
   return digest.hexdigest()
 
 
-def window_intervals(duration_s: float, spec: schema.FeatureSpec) -> tuple[tuple[float, float], ...]:
-  """(start_s, end_s) of the windows the pipeline cuts from a recording of duration_s.
-
-  Full windows every hop_s, then a shorter last interval that the pipeline
-  pads; none when the recording is shorter than spec.min_duration_s.
-  """
-  from babycry_jax.data import media
-  if duration_s < spec.min_duration_s:
-    return ()
-  return tuple((round(start_s, 3), round(min(start_s + spec.window_s, duration_s), 3))
-               for start_s, _ in media.window_starts(duration_s, spec, spec.hop_s))
-
-
 def _duration_s(path: pathlib.Path) -> float:
   from babycry_jax.data import media
   try:
     return media.probe(str(path)).duration_s
   except media.MediaError as e:
     raise RecipeError(f"{path}: cannot be read as audio ({e})") from None
-
-
-def app_instance_group(file_name: str) -> str:
-  """`device:<uuid>` for a Donate-a-cry file name `<uuid>-<timestamp>-...wav`."""
-  group = sources.app_instance_group(file_name)
-  if group is None:
-    raise RecipeError(f"{file_name}: a Donate-a-cry file name must start with the app-instance "
-                      "uuid (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx-...)")
-  return group
-
-
-def fsdd_speaker(file_name: str) -> str:
-  """The speaker of an FSDD file `<digit>_<speaker>_<index>.wav`."""
-  match = _FSDD_NAME.match(file_name)
-  if not match:
-    raise RecipeError(f"{file_name}: an FSDD file name must look like <digit>_<speaker>_<index>.wav")
-  return match.group(2).lower()
 
 
 def _linked(path: pathlib.Path, real_audio: pathlib.Path) -> str:
@@ -181,89 +138,6 @@ def _unique_content(paths: Iterable[pathlib.Path], seen: dict[str, str],
     seen[digest] = rel
     kept.append(path)
   return kept, dropped
-
-
-def _read_pcm16(path: pathlib.Path) -> tuple[np.ndarray, int]:
-  """Samples [n] int16 and the sample rate of a mono 16-bit WAV."""
-  try:
-    with wave.open(str(path)) as w:
-      if w.getnchannels() != 1 or w.getsampwidth() != 2:
-        raise RecipeError(f"{path}: FSDD clips must be mono 16-bit PCM, got "
-                          f"{w.getnchannels()} channels, {8 * w.getsampwidth()}-bit")
-      return np.frombuffer(w.readframes(w.getnframes()), np.int16), w.getframerate()
-  except (wave.Error, EOFError) as e:
-    raise RecipeError(f"{path}: not a readable PCM WAV ({e})") from None
-
-
-def _write_pcm16(path: pathlib.Path, samples: np.ndarray, sample_rate: int) -> None:
-  with wave.open(str(path), "wb") as w:
-    w.setnchannels(1)
-    w.setsampwidth(2)
-    w.setframerate(sample_rate)
-    w.writeframes(samples.astype(np.int16).tobytes())
-
-
-def concatenate_fsdd(fsdd_dir: pathlib.Path, out_dir: pathlib.Path, num_files: int,
-                     spec: schema.FeatureSpec, gap_s: float = 0.25, seed: int = 0,
-                     ) -> tuple[list[tuple[str, str, list[str]]], dict[str, int]]:
-  """Joins clips of one speaker into files of at least one window.
-
-  Speakers take turns, so num_files is spread evenly; within a speaker the
-  clips are used in a seeded random order, each at most once.
-
-  Args:
-    fsdd_dir: the folder of `<digit>_<speaker>_<index>.wav` clips.
-    out_dir: where `<speaker>_<k>.wav` files are written (must exist).
-    num_files: files to write in all (fewer when the clips run out).
-    spec: its window_s is the minimum length of a file.
-    gap_s: silence between two clips.
-    seed: clip order.
-
-  Returns:
-    ([(file name, speaker, [clip names])], {speaker: clips available}); the
-    last clip named may be cut short.
-  """
-  by_speaker: dict[str, list[pathlib.Path]] = collections.defaultdict(list)
-  for path in sorted(fsdd_dir.glob("*.wav")):
-    by_speaker[fsdd_speaker(path.name)].append(path)
-  if not by_speaker:
-    raise RecipeError(f"{fsdd_dir}: no FSDD clips (<digit>_<speaker>_<index>.wav)")
-  queues = {}
-  for speaker, paths in sorted(by_speaker.items()):
-    order = list(paths)
-    random.Random(f"{seed}:{speaker}").shuffle(order)
-    queues[speaker] = order
-  written: list[tuple[str, str, list[str]]] = []
-  counters = {speaker: 0 for speaker in queues}
-  active = sorted(queues)
-  while len(written) < num_files and active:
-    for speaker in list(active):
-      if len(written) >= num_files:
-        break
-      parts, names, total, rate = [], [], 0, None
-      queue = queues[speaker]
-      while queue:
-        samples, clip_rate = _read_pcm16(queue[0])
-        if rate is None:
-          rate = clip_rate
-        elif clip_rate != rate:
-          raise RecipeError(f"{queue[0]}: {clip_rate} Hz, other clips of {speaker} have {rate} Hz")
-        if parts:
-          parts.append(np.zeros(int(round(gap_s * rate)), np.int16))
-        parts.append(samples)
-        names.append(queue.pop(0).name)
-        total = sum(len(p) for p in parts)
-        if total >= spec.window_s * rate:
-          break
-      if rate is None or total < spec.window_s * rate:
-        active.remove(speaker)   # its remaining clips cannot fill a window
-        continue
-      name = f"{speaker}_{counters[speaker]:03d}.wav"
-      counters[speaker] += 1
-      window_samples = int(round(spec.window_s * rate))
-      _write_pcm16(out_dir / name, np.concatenate(parts)[:window_samples], rate)
-      written.append((name, speaker, names))
-  return written, {speaker: len(paths) for speaker, paths in by_speaker.items()}
 
 
 def _write_csv_atomic(path: pathlib.Path, header: Sequence[str], rows: Iterable[Sequence]) -> None:

@@ -7,45 +7,28 @@ left half-written.
 """
 from __future__ import annotations
 
-import logging
-import os
-import sys
+import functools
 
 from absl import app, flags
 
 from babycry_jax import console
-from preprocess.real_audio import RecipeError, build, default_shared_dir, prepare_media
+from preprocess import real_audio, recipe_flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("shared", str(default_shared_dir()), "The shared/data folder.")
-flags.DEFINE_string("output", "data/real_audio", "Dataset dir to create.")
-flags.DEFINE_string("media_dir", None, "Where the manifest and FSDD files go (default: <output>_media).")
+recipe_flags.define(default_output="data/real_audio",
+                    media_dir_help="Where the manifest and FSDD files go (default: <output>_media).",
+                    seed_help="FSDD clip order.",
+                    manifest_only_help="Write the manifest, skip the Beam job.")
 flags.DEFINE_integer("fsdd_windows", None, "FSDD windows to add (default: as many as balance the "
                      "labels).", lower_bound=0)
-flags.DEFINE_integer("seed", 0, "FSDD clip order.")
-flags.DEFINE_integer("split_seed", 0, "Group-to-split assignment.")
-flags.DEFINE_bool("manifest_only", False, "Write the manifest, skip the Beam job.")
-flags.DEFINE_bool("overwrite", False, "Replace existing outputs.")
+flags.adopt_module_key_flags(recipe_flags)
 
 
 def main(argv: list[str]) -> int:
-  if len(argv) > 1:
-    print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
-    return 1
-  try:
-    if FLAGS.manifest_only:
-      prepare_media(FLAGS.shared, FLAGS.media_dir or f"{os.path.normpath(FLAGS.output)}_media",
-                    fsdd_windows=FLAGS.fsdd_windows, seed=FLAGS.seed, overwrite=FLAGS.overwrite)
-    else:
-      build(FLAGS.shared, FLAGS.output, FLAGS.media_dir, fsdd_windows=FLAGS.fsdd_windows,
-            seed=FLAGS.seed, split_seed=FLAGS.split_seed, overwrite=FLAGS.overwrite)
-  except (RecipeError, FileExistsError, ValueError, RuntimeError) as e:
-    # ValueError covers sources.InputError, RuntimeError pipeline.PreprocessError.
-    print(f"error: {e}", file=sys.stderr)
-    return 1
-  return 0
+  options = dict(fsdd_windows=FLAGS.fsdd_windows, seed=FLAGS.seed, overwrite=FLAGS.overwrite)
+  return recipe_flags.run(argv, functools.partial(real_audio.prepare_media, **options),
+                          functools.partial(real_audio.build, split_seed=FLAGS.split_seed, **options))
 
 
 if __name__ == "__main__":
-  logging.getLogger("apache_beam").setLevel(logging.WARNING)
   app.run(main, flags_parser=console.parse_flags)

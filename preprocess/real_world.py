@@ -50,7 +50,7 @@ import numpy as np
 import scipy.signal
 
 from babycry_jax.data import media, schema
-from preprocess import mixing, real_audio, splits
+from preprocess import fsdd_concat, mixing, real_audio, recipe_inputs, splits
 
 RECIPE_VERSION = 1
 REAL_AUDIO_LINK, REAL_WORLD_LINK = "real_audio", "real_world"
@@ -119,7 +119,7 @@ class Row:
   intervals: tuple[tuple[float, float], ...]
 
 
-class RecipeError(real_audio.RecipeError):
+class RecipeError(recipe_inputs.RecipeError):
   """The shared folder does not have the expected layout or content."""
 
 
@@ -141,7 +141,7 @@ def _meta(folder: pathlib.Path) -> list[dict[str, str]]:
 
 
 def _first_window(duration_s: float, spec: schema.FeatureSpec) -> tuple[tuple[float, float], ...]:
-  return real_audio.window_intervals(duration_s, spec)[:1]
+  return recipe_inputs.window_intervals(duration_s, spec)[:1]
 
 
 def _seeded_pick(items: list, count: int, seed: str) -> list:
@@ -198,7 +198,7 @@ def negative_rows(real_audio_dir: pathlib.Path, real_world_dir: pathlib.Path,
         long_files.append((REAL_AUDIO_LINK, path, _real_audio_group(path.stem)))
   for link, path, source_group in long_files:
     root = real_world_dir if link == REAL_WORLD_LINK else real_audio_dir
-    intervals = real_audio.window_intervals(media.probe(str(path)).duration_s, spec)
+    intervals = recipe_inputs.window_intervals(media.probe(str(path)).duration_s, spec)
     if intervals:
       rows.append(Row(f"{link}/{path.relative_to(root).as_posix()}", "not_crying",
                       f"file:{path.parent.name}/{path.stem}", source_group, path.parent.name,
@@ -214,8 +214,8 @@ def cry_rows(real_audio_dir: pathlib.Path, spec: schema.FeatureSpec) -> list[Row
   rows = []
   for path in sorted((real_audio_dir / "donateacry_cry").rglob("*.wav")):
     rows.append(Row(f"{REAL_AUDIO_LINK}/{path.relative_to(real_audio_dir).as_posix()}", "crying",
-                    real_audio.app_instance_group(path.name), "cry", f"donateacry/{path.parent.name}",
-                    ((0.0, spec.window_s),)))
+                    recipe_inputs.app_instance_group(path.name), "cry",
+                    f"donateacry/{path.parent.name}", ((0.0, spec.window_s),)))
   rows.append(Row(f"{REAL_WORLD_LINK}/cry_extra/cry_Crying_Github.flac", "crying",
                   "file:cry_extra/cry", "cry", "cry_extra", ((0.0, spec.window_s),)))
   return rows
@@ -305,8 +305,8 @@ def _fill(real_audio_dir, real_world_dir, target, spec, caps, mix_range, seed, s
   cries = cry_rows(real_audio_dir, spec)
   negatives = negative_rows(real_audio_dir, real_world_dir, spec, caps, seed)
   (target / FSDD_OUT).mkdir()
-  written, _ = real_audio.concatenate_fsdd(real_audio_dir / "fsdd_speech", target / FSDD_OUT,
-                                           caps.fsdd_files, spec, seed=seed)
+  written, _ = fsdd_concat.concatenate_fsdd(real_audio_dir / "fsdd_speech", target / FSDD_OUT,
+                                            caps.fsdd_files, spec, seed=seed)
   negatives += [Row(f"{FSDD_OUT}/{name}", "not_crying", f"speaker:fsdd_{speaker}", "adult_speech",
                     "fsdd", ((0.0, spec.window_s),)) for name, speaker, _ in written]
   negatives = [r for r in negatives if r.intervals]

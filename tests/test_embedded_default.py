@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT
+from preprocess import clip_encoding, clip_format, synthetic_clips
 from preprocess import embedded_media as embedded_default
 
 NUM_CLIPS = 12
@@ -48,7 +49,7 @@ def test_files_match_manifest(dataset):
   assert on_disk == sorted(r["path"] for r in rows)
   for r in rows:
     assert r["path"].startswith(r["label"] + "/"), r
-    assert r["label"] == embedded_default.KINDS[r["kind"]][0], r
+    assert r["label"] == synthetic_clips.KINDS[r["kind"]].label, r
     assert r["group"] == pathlib.Path(r["path"]).stem, r
   labels = collections.Counter(r["label"] for r in rows)
   assert labels["crying"] >= 3 and labels["not_crying"] >= 3, labels
@@ -66,7 +67,7 @@ def test_every_clip_decodes_to_four_seconds_of_video_and_audio(dataset):
   for r in rows:
     clip = _decode(root / r["path"])
     frames, times = clip["frames"], clip["frame_times"]
-    assert frames.shape[1:] == (embedded_default.FRAME_HEIGHT, embedded_default.FRAME_WIDTH)
+    assert frames.shape[1:] == (clip_format.FRAME_HEIGHT, clip_format.FRAME_WIDTH)
     frame_s = np.median(np.diff(times))
     rates.add(round(1.0 / frame_s, 2))
     assert times[-1] + frame_s == pytest.approx(4.0, abs=0.05), r
@@ -136,7 +137,7 @@ def test_existing_dataset_is_reused_not_rebuilt(dataset, monkeypatch):
 
   def fail(*args, **kwargs):
     raise AssertionError("a finished dataset must not be rendered again")
-  monkeypatch.setattr(embedded_default, "render_clip", fail)
+  monkeypatch.setattr(synthetic_clips, "render_clip", fail)
   assert embedded_default.generate(str(root), NUM_CLIPS, seed=0, workers=1) == rows
   with pytest.raises(FileExistsError, match="made with"):
     embedded_default.generate(str(root), NUM_CLIPS, seed=5, workers=1)
@@ -144,7 +145,7 @@ def test_existing_dataset_is_reused_not_rebuilt(dataset, monkeypatch):
 
 def test_no_partial_output_appears(tmp_path, monkeypatch):
   output = tmp_path / "data"
-  encode = embedded_default.encode_clip
+  encode = clip_encoding.encode_clip
   calls = []
 
   def encode_then_fail(path, clip):
@@ -153,13 +154,13 @@ def test_no_partial_output_appears(tmp_path, monkeypatch):
     encode(path, clip)
     if len(calls) == 2:
       raise RuntimeError("disk full")
-  monkeypatch.setattr(embedded_default, "encode_clip", encode_then_fail)
+  monkeypatch.setattr(clip_encoding, "encode_clip", encode_then_fail)
   with pytest.raises(RuntimeError, match="disk full"):
     embedded_default.generate(str(output), 4, seed=0, workers=1, progress=False)
   assert not output.exists()
   assert list(tmp_path.iterdir()) == [], "the temporary directory was left behind"
 
-  monkeypatch.setattr(embedded_default, "encode_clip", encode)
+  monkeypatch.setattr(clip_encoding, "encode_clip", encode)
   calls.clear()
   embedded_default.generate(str(output), 2, seed=0, workers=1, progress=False)
   assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
@@ -174,14 +175,14 @@ def test_bad_requests_fail_clearly(tmp_path):
     embedded_default.generate(str(tmp_path / "busy"), 4)
   assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
   with pytest.raises(ValueError, match="unknown scene kind"):
-    embedded_default.render_clip(0, 0, "cat_video")
+    synthetic_clips.render_clip(0, 0, "cat_video")
 
 
 def test_plan_shares_for_the_default_size():
   plan = embedded_default.plan_clips(600, seed=0)
   kinds = collections.Counter(p["kind"] for p in plan)
-  for kind, (_, share) in embedded_default.KINDS.items():
-    assert kinds[kind] == round(share * 600), kind
+  for kind, clip_kind in synthetic_clips.KINDS.items():
+    assert kinds[kind] == round(clip_kind.share * 600), kind
   crying = sum(p["label"] == "crying" for p in plan) / 600
   assert 0.4 <= crying <= 0.5
   assert sum(p["path"].endswith(".avi") for p in plan) == 90
