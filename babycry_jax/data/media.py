@@ -264,6 +264,38 @@ def _select_streams(path: str, container) -> tuple[Optional[av.stream.Stream], O
   return audio, video, skipped
 
 
+def _declared_end_s(container: av.container.InputContainer) -> Optional[float]:
+  """Absolute end time the container's header states; None when it states no length."""
+  if container.duration is not None and container.duration > 0:
+    container_start_s = (container.start_time or 0) / av.time_base
+    return container_start_s + container.duration / av.time_base
+  return None
+
+
+def _measured_end_s(container: av.container.InputContainer, streams: list,
+                    declared_end_s: Optional[float]) -> Optional[float]:
+  """Where the packets really end: cheap when seeking near the declared end works."""
+  measured_end_s = None
+  if declared_end_s is not None:
+    measured_end_s = _packets_end_s(container, streams, declared_end_s - 3.0)
+  if measured_end_s is None:
+    measured_end_s = _packets_end_s(container, streams, 0.0)
+  return measured_end_s
+
+
+def _check_not_truncated(path: str, container: av.container.InputContainer, origin_s: float,
+                         declared_end_s: Optional[float], measured_end_s: Optional[float]) -> None:
+  """MediaError "truncated" when packets end well before the length a trusted header declares."""
+  format_names = set(container.format.name.split(","))
+  if (declared_end_s is not None and measured_end_s is not None
+      and format_names & _DECLARED_LENGTH_FORMATS):
+    missing_s = declared_end_s - measured_end_s
+    if missing_s > max(_TRUNCATION_MIN_S, _TRUNCATION_FRACTION * (declared_end_s - origin_s)):
+      raise MediaError(path, "truncated",
+                       f"header declares {declared_end_s - origin_s:.3f} s but packets end at "
+                       f"{measured_end_s - origin_s:.3f} s")
+
+
 def probe(path: str) -> MediaInfo:
   """What a media file holds, checked for the usual ways a file can be bad.
 
@@ -282,24 +314,9 @@ def probe(path: str) -> MediaInfo:
     used = [s for s in (audio, video) if s is not None]
     starts = [t for t in (_stream_start_s(s) for s in used) if t is not None]
     origin_s = max(min(starts), 0.0) if starts else 0.0
-    declared_end_s = None
-    if container.duration is not None and container.duration > 0:
-      container_start_s = (container.start_time or 0) / av.time_base
-      declared_end_s = container_start_s + container.duration / av.time_base
-    # Measure where the packets really end: cheap when seeking near the end works.
-    measured_end_s = None
-    if declared_end_s is not None:
-      measured_end_s = _packets_end_s(container, used, declared_end_s - 3.0)
-    if measured_end_s is None:
-      measured_end_s = _packets_end_s(container, used, 0.0)
-    format_names = set(container.format.name.split(","))
-    if (declared_end_s is not None and measured_end_s is not None
-        and format_names & _DECLARED_LENGTH_FORMATS):
-      missing_s = declared_end_s - measured_end_s
-      if missing_s > max(_TRUNCATION_MIN_S, _TRUNCATION_FRACTION * (declared_end_s - origin_s)):
-        raise MediaError(path, "truncated",
-                         f"header declares {declared_end_s - origin_s:.3f} s but packets end at "
-                         f"{measured_end_s - origin_s:.3f} s")
+    declared_end_s = _declared_end_s(container)
+    measured_end_s = _measured_end_s(container, used, declared_end_s)
+    _check_not_truncated(path, container, origin_s, declared_end_s, measured_end_s)
     end_s = measured_end_s if measured_end_s is not None else declared_end_s
     if end_s is None:
       raise MediaError(path, "not_media", "no timestamped packets in any audio or video track")
