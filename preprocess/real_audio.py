@@ -133,18 +133,18 @@ def window_intervals(duration_s: float, spec: schema.FeatureSpec) -> tuple[tuple
   Full windows every hop_s, then a shorter last interval that the pipeline
   pads; none when the recording is shorter than spec.min_duration_s.
   """
-  from babycry_jax.data import media
+  from babycry_jax.data import media_windows
   if duration_s < spec.min_duration_s:
     return ()
   return tuple((round(start_s, 3), round(min(start_s + spec.window_s, duration_s), 3))
-               for start_s, _ in media.window_starts(duration_s, spec, spec.hop_s))
+               for start_s, _ in media_windows.window_starts(duration_s, spec, spec.hop_s))
 
 
 def _duration_s(path: pathlib.Path) -> float:
-  from babycry_jax.data import media
+  from babycry_jax.data import media_probe
   try:
-    return media.probe(str(path)).duration_s
-  except media.MediaError as e:
+    return media_probe.probe(str(path)).duration_s
+  except media_probe.MediaError as e:
     raise RecipeError(f"{path}: cannot be read as audio ({e})") from None
 
 
