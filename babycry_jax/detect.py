@@ -17,7 +17,7 @@ import sys
 from absl import app, flags
 
 from babycry_jax import console, detection, detection_files, segments, shipped_model
-from babycry_jax.data import media
+from babycry_jax.data import media_probe
 
 log = console.logger()
 
@@ -50,7 +50,7 @@ def main(argv):
   console.quiet_libraries()
   paths = list(argv[1:])
   if not paths:
-    log.error("error: give at least one media file (%s)", " ".join(media.MEDIA_EXTENSIONS))
+    log.error("error: give at least one media file (%s)", " ".join(media_probe.MEDIA_EXTENSIONS))
     sys.exit(2)
   try:
     if FLAGS.threshold is not None and not 0.0 <= FLAGS.threshold <= 1.0:

@@ -1,7 +1,7 @@
 """Crying detection in any video or audio file with a trained checkpoint or a shipped model.
 
 Each file is cut into windows of the dataset's window_s every hop_s and every
-window goes through exactly the training preprocessing (data.media decoding,
+window goes through exactly the training preprocessing (data.media_windows decoding,
 data.features, data.example_decoder normalization), then through the model in
 fixed-size batches; a model on YAMNet patches scores the file patch by patch
 instead (babycry_jax.patch_scoring). Windows are streamed: memory does not grow
@@ -19,7 +19,7 @@ import jax
 import numpy as np
 
 from babycry_jax import console, forward, patch_scoring, segments
-from babycry_jax.data import features, media, schema, storage, yamnet_features
+from babycry_jax.data import features, media_probe, media_windows, schema, storage, yamnet_features
 from babycry_jax.data.example_decoder import ExampleDecoder
 from babycry_jax.runs import Run, load_run
 from babycry_jax.spectrogram_strip import SpectrogramStrip
@@ -151,13 +151,13 @@ class Detector:
 
   def iter_window_features(self, path: str, hop_s: float,
                            timings: dict[str, float] | None = None) -> Iterator[tuple[Any, dict]]:
-    """(media.Window, features.window_features of it) for every window of a file, streamed.
+    """(media_windows.Window, features.window_features of it) for every window of a file, streamed.
 
     These are the exact record features preprocessing stores for a window at
     the same start; `timings` (if given) accumulates "decode" and "features" seconds.
     """
     timings = {} if timings is None else timings
-    windows = media.iter_windows(path, self.spec, hop_s)
+    windows = media_windows.iter_windows(path, self.spec, hop_s)
     while True:
       t0 = time.perf_counter()
       window = next(windows, None)
@@ -178,7 +178,7 @@ class Detector:
 
   def detect(self, path: str, hop_s: float = 1.0, threshold: float = 0.5,
              smoothing_windows: int = 3, smoothing: str = "median") -> Detection:
-    """Scores every window of a file; raises media.MediaError or DetectError for unusable files.
+    """Scores every window of a file; raises media_probe.MediaError or DetectError for unusable files.
 
     Segments are cut from the probabilities smoothed over smoothing_windows
     neighbouring windows (see smooth_probabilities); the raw ones are kept.
@@ -186,7 +186,7 @@ class Detector:
     hop_s = self.hop(hop_s)
     segments.check_smoothing(smoothing_windows, smoothing)
     started = time.perf_counter()
-    info = media.probe(path)
+    info = media_probe.probe(path)
     used, note = self.plan_modalities(path, info.has_audio, info.has_video)
     timings = {"probe": time.perf_counter() - started, "decode": 0.0, "features": 0.0, "model": 0.0}
     if self._patches is not None:
@@ -198,7 +198,7 @@ class Detector:
       ends = [s + c for s, c in zip(starts, contents)]
     else:
       strip = SpectrogramStrip(self.spec, hop_s,
-                                len(media.window_starts(info.duration_s, self.spec, hop_s)))
+                                len(media_windows.window_starts(info.duration_s, self.spec, hop_s)))
       starts, ends, padded, probabilities = self._score_windows(path, hop_s, timings, strip)
     timings["total"] = time.perf_counter() - started
     starts_a, ends_a = np.asarray(starts, np.float64), np.asarray(ends, np.float64)

@@ -18,7 +18,7 @@ import os
 from typing import Any, Callable, Optional, Sequence
 
 from babycry_jax import segments
-from babycry_jax.data import media, storage
+from babycry_jax.data import media_probe, storage
 from babycry_jax.detection import DetectError, Detection, Detector
 
 def detection_json(detection: Detection, detector: Detector, threshold: float) -> dict[str, Any]:
@@ -109,7 +109,7 @@ def summary_line(detection: Detection, json_path: str) -> str:
 
 def error_line(path: str, error: Exception) -> str:
   """One line saying which file failed and why."""
-  if isinstance(error, media.MediaError):
+  if isinstance(error, media_probe.MediaError):
     return f"{path}: error: {error.reason}: {error.detail}"
   if isinstance(error, DetectError):
     return f"{path}: error: {error.detail}"

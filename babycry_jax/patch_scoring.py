@@ -3,7 +3,7 @@
 A `yamnet_cry` window is 7 patches of 0.96 s every 0.48 s, and windows every hop
 overlap: scored window by window, each patch would go through YAMNet about
 window_s / hop_s times. Here the file's 16 kHz audio is read in one pass, in
-chunks of patches (data.media.iter_audio_16k, equal sample for sample to the
+chunks of patches (data.media_audio.iter_audio_16k, equal sample for sample to the
 windows preprocessing cuts), every patch goes through the model's
 `patch_outputs` once, and each window's `window_logits` reads the outputs of
 its patches. So the hop is a whole number of patch hops (0.48 s); a padded
@@ -19,7 +19,7 @@ import jax
 import numpy as np
 
 from babycry_jax import forward
-from babycry_jax.data import features, media, yamnet_features
+from babycry_jax.data import features, media_audio, media_windows, yamnet_features
 
 # Patches of audio read and put through the model per chunk (about 31 s).
 CHUNK_PATCHES = 64
@@ -91,14 +91,14 @@ class PatchScorer:
     """
     spec, per_window = self.spec, self.patches_per_window
     step = int(round(hop_s / yamnet_features.PATCH_HOP_S))
-    plan = media.window_starts(duration_s, spec, hop_s)
+    plan = media_windows.window_starts(duration_s, spec, hop_s)
     full = [start_s for start_s, padded in plan if not padded]
     num_patches = (len(full) - 1) * step + per_window if full else 0
     chunks = self._chunks(num_patches)
     spans = [(first * yamnet_features.PATCH_HOP_S,
               ((last - first - 1) * yamnet_features.PATCH_HOP_SAMPLES + yamnet_features.PATCH_SAMPLES)
               / yamnet_features.SAMPLE_RATE) for first, last in chunks]
-    audio = media.iter_audio_16k(path, spec, spans)
+    audio = media_audio.iter_audio_16k(path, spec, spans)
     kept_from, embeddings, class_logits = 0, np.zeros((0, 1)), np.zeros((0, 1))
     window = 0
     for (first, last), (start_s, _) in zip(chunks, spans):
@@ -137,7 +137,7 @@ class PatchScorer:
                      timings: dict[str, float]) -> tuple[float, float, bool, float]:
     """The last, padded window: its media looped to a whole window, as preprocessing does."""
     t0 = time.perf_counter()
-    window = media.window_at(path, self.spec, start_s, duration_s - start_s)
+    window = media_windows.window_at(path, self.spec, start_s, duration_s - start_s)
     t1 = time.perf_counter()
     log_mel = features.yamnet_log_mel(window.audio_16k, self.spec).astype(np.float32)
     patches = yamnet_features.patches(log_mel)[:self.patches_per_window]

@@ -4,7 +4,7 @@
 
 A generated video (320x240 at 25 fps, H.264, with an AAC audio track holding
 cry-like harmonic bursts) goes through the whole detect path: probe,
-media.iter_windows decoding, features.window_features, the decoder's
+media_windows.iter_windows decoding, features.window_features, the decoder's
 normalization and the batched jitted model, then the JSON/CSV/PNG outputs.
 Without --workdir a small paper-spec dataset is written and the default
 model (configs/default.py, full size) is trained for one step, so the model

@@ -64,7 +64,7 @@ def sequential_loop(input_path: str, spec: schema.FeatureSpec) -> dict[str, floa
       for window, label in encoder.windows(item):
         encoder.encode(item, window, label)
         num_records += 1
-    except encoder.media.MediaError:
+    except encoder.media_probe.MediaError:
       continue
   elapsed_s = time.perf_counter() - started
   return {"records": num_records, "seconds": elapsed_s, "clips_per_s": num_records / elapsed_s}

@@ -16,7 +16,7 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from babycry_jax.data import media, schema, yamnet_features
+from babycry_jax.data import media_audio, media_probe, schema, yamnet_features
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("tflite", "../shared/models/yamnet/yamnet_spectra_in.tflite",
@@ -33,8 +33,8 @@ def main(argv):
   target, = interpreter.get_output_details()
   spec = schema.preset("paper")
   for path in argv[1:]:
-    duration_s = media.probe(path).duration_s
-    audio = next(media.iter_audio_16k(path, spec, [(0.0, duration_s)]))
+    duration_s = media_probe.probe(path).duration_s
+    audio = next(media_audio.iter_audio_16k(path, spec, [(0.0, duration_s)]))
     patches = yamnet_features.patches(yamnet_features.log_mel(audio))
     scores = []
     for patch in patches:

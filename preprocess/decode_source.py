@@ -68,23 +68,24 @@ def local_media(item: sources.SourceItem) -> Iterator[sources.SourceItem]:
   """The item with a local path: media in a bucket is copied to a temporary file first.
 
   The decoders need a file; a worker on Dataflow reads a gs:// input this way.
-  Raises media.MediaError (unreadable_path) when the copy fails.
+  Raises media_probe.MediaError (unreadable_path) when the copy fails.
   """
   if not storage.is_url(item.path):
     yield item
     return
-  from babycry_jax.data import media
+  from babycry_jax.data import media_probe
   with tempfile.TemporaryDirectory(prefix="babycry_media_") as folder:
     local_path = os.path.join(folder, storage.basename(item.path))
     try:
       with FileSystems.open(item.path, compression_type="uncompressed") as src, open(local_path, "wb") as dst:
         shutil.copyfileobj(src, dst, 1 << 20)
     except Exception as e:  # every filesystem raises its own kind
-      raise media.MediaError(item.path, "unreadable_path", f"cannot copy it: {type(e).__name__}: {e}") from e
+      raise media_probe.MediaError(item.path, "unreadable_path",
+                                   f"cannot copy it: {type(e).__name__}: {e}") from e
     try:
       yield dataclasses.replace(item, path=local_path)
-    except media.MediaError as e:  # name the input, not the temporary copy
-      raise media.MediaError(item.path, e.reason, e.detail.replace(local_path, item.path)) from e
+    except media_probe.MediaError as e:  # name the input, not the temporary copy
+      raise media_probe.MediaError(item.path, e.reason, e.detail.replace(local_path, item.path)) from e
 
 
 class RecordEncoder:
@@ -94,28 +95,30 @@ class RecordEncoder:
     # Heavy imports happen where records are made (a worker), not where the graph is built.
     from tensorflow_datasets.core import example_serializer
 
-    from babycry_jax.data import features, media
+    from babycry_jax.data import features, media_probe, media_windows
     self.spec = spec
-    self.media = media
+    self.media_probe = media_probe
+    self._media_windows = media_windows
     self._features = features
     self._feature_dict = schema.features_dict(spec)
     self._serializer = example_serializer.ExampleSerializer(self._feature_dict.get_serialized_info())
 
   def windows(self, item: sources.SourceItem) -> list[tuple[Any, str]]:
     """(window, label) pairs of the item, in start order."""
-    media, spec = self.media, self.spec
+    media_probe, media_windows, spec = self.media_probe, self._media_windows, self.spec
     if not item.intervals:
-      return [(w, item.label) for w in media.iter_windows(item.path, spec, hop_s=spec.hop_s)]
-    shift_s = interval_shift_s(item, media.probe(item.path).duration_s)
+      return [(w, item.label) for w in media_windows.iter_windows(item.path, spec, hop_s=spec.hop_s)]
+    shift_s = interval_shift_s(item, media_probe.probe(item.path).duration_s)
     windows: dict[int, tuple[Any, str]] = {}
     too_short = []
     for interval in item.intervals:
       start_s, end_s = interval.start_s - shift_s, interval.end_s - shift_s
       try:
-        for window in media.iter_windows(item.path, spec, hop_s=spec.hop_s, start_s=start_s, end_s=end_s):
+        for window in media_windows.iter_windows(item.path, spec, hop_s=spec.hop_s, start_s=start_s,
+                                                 end_s=end_s):
           # Overlapping intervals can cut the same window: the first one wins.
           windows.setdefault(int(round(window.start_s * 1000)), (window, interval.label))
-      except media.MediaError as e:
+      except media_probe.MediaError as e:
         if e.reason != "too_short":
           raise
         too_short.append(e)
@@ -187,7 +190,7 @@ class ProcessSource(beam.DoFn):
       with local_media(item) as local_item:
         encoded = [self._encoder.encode(item, window, label) for window, label in self._encoder.windows(local_item)]
       stats = [feature_stats.record_stats(example) for example, _ in encoded] if split == "train" else []
-    except self._encoder.media.MediaError as e:
+    except self._encoder.media_probe.MediaError as e:
       yield self._error(item, e.reason, str(e))
       self._progress(index, item, e.reason)
       return

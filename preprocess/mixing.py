@@ -16,7 +16,7 @@ import dataclasses
 
 import numpy as np
 
-from babycry_jax.data import media
+from babycry_jax.data import media_windows
 
 # Below this mean power (about -120 dB re full scale) a signal counts as silence.
 _SILENCE_POWER = 1e-12
@@ -69,7 +69,7 @@ def mix_at_snr(event: np.ndarray, background: np.ndarray, snr_db: float, seed: i
   rng = np.random.default_rng(seed)
   event = event[:length]
   if len(background) < length:
-    background = media.loop_to_length(background, length)
+    background = media_windows.loop_to_length(background, length)
   background_start = int(rng.integers(0, len(background) - length + 1))
   excerpt = background[background_start:background_start + length].astype(np.float32)
   event_start = int(rng.integers(0, length - len(event) + 1))

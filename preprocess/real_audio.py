@@ -115,10 +115,10 @@ def _sha256(path: pathlib.Path) -> str:
 
 
 def _duration_s(path: pathlib.Path) -> float:
-  from babycry_jax.data import media
+  from babycry_jax.data import media_probe
   try:
-    return media.probe(str(path)).duration_s
-  except media.MediaError as e:
+    return media_probe.probe(str(path)).duration_s
+  except media_probe.MediaError as e:
     raise RecipeError(f"{path}: cannot be read as audio ({e})") from None
 
 

@@ -49,7 +49,7 @@ from typing import Callable, Optional
 import numpy as np
 import scipy.signal
 
-from babycry_jax.data import media, schema
+from babycry_jax.data import media_audio, media_probe, schema
 from preprocess import fsdd_concat, mixing, real_audio, recipe_inputs, splits
 
 RECIPE_VERSION = 1
@@ -198,7 +198,7 @@ def negative_rows(real_audio_dir: pathlib.Path, real_world_dir: pathlib.Path,
         long_files.append((REAL_AUDIO_LINK, path, _real_audio_group(path.stem)))
   for link, path, source_group in long_files:
     root = real_world_dir if link == REAL_WORLD_LINK else real_audio_dir
-    intervals = recipe_inputs.window_intervals(media.probe(str(path)).duration_s, spec)
+    intervals = recipe_inputs.window_intervals(media_probe.probe(str(path)).duration_s, spec)
     if intervals:
       rows.append(Row(f"{link}/{path.relative_to(root).as_posix()}", "not_crying",
                       f"file:{path.parent.name}/{path.stem}", source_group, path.parent.name,
@@ -276,9 +276,9 @@ def mixture_rows(cries: list[Row], backgrounds: list[Row], expected: dict[str, s
     pool = by_split[split][kinds[int(rng.integers(len(kinds)))]]
     background = pool[int(rng.integers(len(pool)))]
     # The cry's last window: not the window its own record already holds.
-    cry_audio = media.read_audio(str(media_dir / cry.path), spec.sample_rate)
+    cry_audio = media_audio.read_audio(str(media_dir / cry.path), spec.sample_rate)
     event = cry_audio[-spec.window_samples:]
-    noise = media.read_audio(str(media_dir / background.path), spec.sample_rate)
+    noise = media_audio.read_audio(str(media_dir / background.path), spec.sample_rate)
     snr_db = float(rng.uniform(*mix_range.snr_db))
     mix = mixing.mix_at_snr(event, noise, snr_db, seed=int(rng.integers(2**31)),
                             length=spec.window_samples)

@@ -20,11 +20,11 @@ def window_intervals(duration_s: float, spec: schema.FeatureSpec) -> tuple[tuple
   Full windows every hop_s, then a shorter last interval that the pipeline
   pads; none when the recording is shorter than spec.min_duration_s.
   """
-  from babycry_jax.data import media
+  from babycry_jax.data import media_windows
   if duration_s < spec.min_duration_s:
     return ()
   return tuple((round(start_s, 3), round(min(start_s + spec.window_s, duration_s), 3))
-               for start_s, _ in media.window_starts(duration_s, spec, spec.hop_s))
+               for start_s, _ in media_windows.window_starts(duration_s, spec, spec.hop_s))
 
 
 def app_instance_group(file_name: str) -> str:

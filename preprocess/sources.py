@@ -30,7 +30,7 @@ import pathlib
 import re
 from typing import Optional
 
-from babycry_jax.data import media, schema, storage
+from babycry_jax.data import media_probe, schema, storage
 
 AUDIOSET_CRYING_ID = "/t/dd00002"   # "Baby cry, infant cry"
 
@@ -124,7 +124,8 @@ def normalize_label(value: str, where: str) -> str:
 
 
 def _is_media(path: pathlib.Path) -> bool:
-  return path.is_file() and path.suffix.lower() in media.MEDIA_EXTENSIONS and not path.name.startswith(".")
+  return (path.is_file() and path.suffix.lower() in media_probe.MEDIA_EXTENSIONS
+          and not path.name.startswith("."))
 
 
 def _media_files(folder: pathlib.Path) -> list[pathlib.Path]:
@@ -328,5 +329,6 @@ def discover(input_path: str, media_dir: Optional[str] = None) -> SourceList:
     else:
       items, missing = from_audioset(path, pathlib.Path(media_dir) if media_dir else None)
   if not items and not missing:
-    raise InputError(f"{input_path}: no media files found (extensions {', '.join(media.MEDIA_EXTENSIONS)})")
+    raise InputError(f"{input_path}: no media files found "
+                     f"(extensions {', '.join(media_probe.MEDIA_EXTENSIONS)})")
   return SourceList(kind=kind, items=sorted(items, key=lambda i: i.source_id), missing=missing)

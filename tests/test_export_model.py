@@ -9,7 +9,7 @@ import jax
 import numpy as np
 
 import synthetic_dataset
-from babycry_jax import evaluation, forward, metrics, runs, shipped_model, trainer
+from babycry_jax import evaluation, metrics, runs, shipped_model, trainer
 from babycry_jax.data import schema
 from conftest import REPO_ROOT
 from configs import default

@@ -4,8 +4,8 @@ import pytest
 
 from babycry_jax.data import schema
 from babycry_jax.data import features
-from babycry_jax.data import media, yamnet_features
-from babycry_jax.data.media import Window
+from babycry_jax.data import media_windows, yamnet_features
+from babycry_jax.data.media_windows import Window
 
 PAPER = schema.preset("paper")
 
@@ -28,7 +28,7 @@ def _window(spec, audio=True, video=True, seed=0) -> Window:
 
 
 def test_frame_times_are_centres_of_equal_parts():
-  times = media.frame_times(10.0, PAPER)
+  times = media_windows.frame_times(10.0, PAPER)
   assert times.shape == (18,)
   step = 4.0 / 18
   np.testing.assert_allclose(times, 10.0 + step / 2 + step * np.arange(18))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from babycry_jax import forward, models
-from babycry_jax.data import features, media, schema
+from babycry_jax.data import features, media_windows, schema
 from babycry_jax.data.example_decoder import ExampleDecoder
 
 # Small shapes so that every registered model compiles quickly: 66 mel frames x 32 bands,
@@ -62,8 +62,8 @@ def short_and_looped(tmp_path_factory):
   short = _write_avi(folder / "short.avi", frames, audio)
   looped = _write_avi(folder / "looped.avi", np.concatenate([frames, frames]),
                       np.concatenate([audio, audio]))
-  (padded,) = list(media.iter_windows(short, SPEC))
-  full = media.window_at(looped, SPEC, 0.0)
+  (padded,) = list(media_windows.iter_windows(short, SPEC))
+  full = media_windows.window_at(looped, SPEC, 0.0)
   return padded, full
 
 
@@ -81,9 +81,9 @@ def test_a_padded_window_equals_the_window_of_the_looped_sound(short_and_looped)
 
 
 def test_loop_to_length_repeats_and_refuses_empty_content():
-  np.testing.assert_array_equal(media.loop_to_length(np.arange(3.0), 7), [0, 1, 2, 0, 1, 2, 0])
+  np.testing.assert_array_equal(media_windows.loop_to_length(np.arange(3.0), 7), [0, 1, 2, 0, 1, 2, 0])
   with pytest.raises(ValueError, match="empty"):
-    media.loop_to_length(np.zeros(0), 4)
+    media_windows.loop_to_length(np.zeros(0), 4)
 
 
 def _model_batch(windows):

@@ -215,10 +215,10 @@ def test_index_files_point_at_records(built):
 
 
 def test_record_round_trip_matches_features(built):
-  from babycry_jax.data import features, media
+  from babycry_jax.data import features, media_windows
   record = next(r for r in _all_records(built["two"]) if r["source_id"] == "crying/long.mp4"
                 and float(r["start_s"]) == 0.0)
-  window = next(media.iter_windows(str(built["root"] / "crying/long.mp4"), SPEC, hop_s=SPEC.hop_s))
+  window = next(media_windows.iter_windows(str(built["root"] / "crying/long.mp4"), SPEC, hop_s=SPEC.hop_s))
   expected = features.window_features(window, SPEC)
   np.testing.assert_array_equal(record["audio/log_mel"], np.asarray(expected["audio/log_mel"], np.float16))
   np.testing.assert_allclose(record["audio/mfcc_stats"], expected["audio/mfcc_stats"], rtol=1e-6)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from babycry_jax import yamnet_weights
-from babycry_jax.data import media, schema, yamnet_features
+from babycry_jax.data import media_audio, schema, yamnet_features
 from babycry_jax.models import yamnet
 from conftest import REPO_ROOT
 
@@ -96,7 +96,7 @@ def test_flax_yamnet_equals_litert_running_the_tflite_file(shared_yamnet, shared
   spec = schema.preset("paper")
   for relative in ("real_world/esc50_other/cat/4-120160-A-5.flac",
                    "real_audio/household_speech/cmu_arctic_us_axb_a0006.wav"):
-    audio = next(media.iter_audio_16k(str(shared_data / relative), spec, [(0.0, 3.0)]))
+    audio = next(media_audio.iter_audio_16k(str(shared_data / relative), spec, [(0.0, 3.0)]))
     clips.append((relative, yamnet_features.patches(yamnet_features.log_mel(audio))))
   for name, patches in clips:
     ours, theirs = _scores(yamnet_apply, patches), _litert_scores(tflite, patches)

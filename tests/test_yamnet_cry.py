@@ -1,6 +1,5 @@
 """The YAMNet-based crying detector: its heads, what it trains and what it leaves as converted,
 training with no step (YAMNet as it comes), and detection that computes each patch once."""
-import os
 import subprocess
 import sys
 import wave
@@ -11,8 +10,8 @@ import numpy as np
 import pytest
 
 import synthetic_dataset
-from babycry_jax import detection, forward, models, patch_scoring, runs, train_state, warm_start
-from babycry_jax.data import features, media, schema, yamnet_features
+from babycry_jax import detection, forward, runs, train_state, warm_start
+from babycry_jax.data import features, media_audio, media_windows, schema, yamnet_features
 from babycry_jax.models import yamnet, yamnet_cry
 from conftest import REPO_ROOT
 from configs import yamnet_cry as yamnet_cry_config
@@ -148,9 +147,9 @@ def _write_wav(path, seconds: float, rate: int, seed: int = 0) -> str:
 def test_window_16k_audio_equals_the_same_span_read_whole(tmp_path):
   path = _write_wav(tmp_path / "a.wav", 9.3, 44100)
   spec = schema.preset("paper")
-  whole = next(media.iter_audio_16k(path, spec, [(0.0, 9.3)]))
+  whole = next(media_audio.iter_audio_16k(path, spec, [(0.0, 9.3)]))
   compared = 0
-  for window in media.iter_windows(path, spec, hop_s=0.96):
+  for window in media_windows.iter_windows(path, spec, hop_s=0.96):
     if window.padded:
       continue
     first = int(round(window.start_s * yamnet_features.SAMPLE_RATE))
@@ -177,7 +176,7 @@ def test_patch_scoring_equals_scoring_each_window_whole(tmp_path):
   assert result.hop_s == pytest.approx(0.96)
   expected = []
   variables = forward.variables(state.params, state.batch_stats)
-  for window in media.iter_windows(path, spec, hop_s=result.hop_s):
+  for window in media_windows.iter_windows(path, spec, hop_s=result.hop_s):
     log_mel = features.window_features(window, spec)[schema.YAMNET_LOG_MEL].astype(np.float32)
     expected.append((window.start_s, window.padded, float(forward.probability_of(
         model.apply(variables, {"yamnet_log_mel": log_mel[None]}))[0])))

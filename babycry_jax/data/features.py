@@ -26,7 +26,7 @@ from babycry_jax.data import schema, yamnet_features
 from babycry_jax.data.schema import FeatureSpec
 
 if TYPE_CHECKING:
-  from babycry_jax.data.media import Window
+  from babycry_jax.data.media_windows import Window
 
 # librosa.power_to_db's default amin: power below it reads as -100 dB.
 POWER_FLOOR = 1e-10

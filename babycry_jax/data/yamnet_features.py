@@ -11,7 +11,7 @@ These numbers are the model's, not the dataset's: changing one would feed the
 pretrained weights something they never saw, so they are constants here.
 
 The project decodes every input at its feature spec's rate (8 kHz) first, and
-YAMNet's 16 kHz audio is that audio upsampled (data.media), so a full-band
+YAMNet's 16 kHz audio is that audio upsampled (data.media_audio), so a full-band
 recording reaches YAMNet band-limited like the 8 kHz cries it is trained on.
 """
 from __future__ import annotations
