@@ -74,6 +74,8 @@ STUDY_MODELS = (
     StudyModel("fusion_bottleneck", "Bottleneck fusion (ours)", None),
     StudyModel("cnn_pool", "CNN + attention pooling (ours)", None),
     StudyModel("fusion_pool_3dcnn", "CNN + attention pooling + 3DCNN (ours)", None),
+    StudyModel("yamnet_cry", "YAMNet fine-tuned (ours)", None),
+    StudyModel("fusion_yamnet_3dcnn", "YAMNet + 3DCNN (ours)", None),
 )
 _BY_NAME = {m.name: m for m in STUDY_MODELS}
 # Audio models trained on the real-audio dataset; the LSTM through the recipe's own config.

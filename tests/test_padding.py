@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from babycry_jax import forward, models
-from babycry_jax.data import features, media_windows, schema
+from babycry_jax.data import features, media_video, media_windows, schema
 from babycry_jax.data.example_decoder import ExampleDecoder
 
-# Small shapes so that every registered model compiles quickly: 66 mel frames x 32 bands,
-# 6 frames of 16x16 gray. Frame times (0.055 + 0.11 k s) never fall on a 16 fps frame edge.
-SPEC = schema.FeatureSpec(window_s=0.66, hop_s=0.66, n_mels=32, num_frames=6, frame_size=16,
+# Small shapes so that every registered model compiles quickly: 99 mel frames x 32 bands,
+# 6 frames of 16x16 gray, one YAMNet patch. Frame times (0.0825 + 0.165 k s) never fall on a
+# 16 fps frame edge.
+SPEC = schema.FeatureSpec(window_s=0.99, hop_s=0.99, n_mels=32, num_frames=6, frame_size=16,
                           min_duration_s=0.1)
 FPS = 16
 CONTENT_FRAMES = 7                        # 0.4375 s of media: shorter than the window
@@ -55,26 +56,31 @@ def _write_avi(path, frames, audio):
 
 
 @pytest.fixture(scope="module")
-def short_and_looped(tmp_path_factory):
-  """(window of the short clip, window of the same clip looped twice)."""
+def clips(tmp_path_factory):
+  """{"short": the clip, "looped": the same clip three times over}: their paths."""
   folder = tmp_path_factory.mktemp("padding")
   frames, audio = _content()
-  short = _write_avi(folder / "short.avi", frames, audio)
-  looped = _write_avi(folder / "looped.avi", np.concatenate([frames, frames]),
-                      np.concatenate([audio, audio]))
-  (padded,) = list(media_windows.iter_windows(short, SPEC))
-  full = media_windows.window_at(looped, SPEC, 0.0)
-  return padded, full
+  return {"short": _write_avi(folder / "short.avi", frames, audio),
+          "looped": _write_avi(folder / "looped.avi", np.concatenate([frames] * 3),
+                               np.concatenate([audio] * 3))}
 
 
-def test_a_padded_window_equals_the_window_of_the_looped_sound(short_and_looped):
+@pytest.fixture(scope="module")
+def short_and_looped(clips):
+  """(window of the short clip, window of the looped clip)."""
+  (padded,) = list(media_windows.iter_windows(clips["short"], SPEC))
+  return padded, media_windows.window_at(clips["looped"], SPEC, 0.0)
+
+
+def test_a_padded_window_equals_the_window_of_the_looped_sound(short_and_looped, clips):
   padded, full = short_and_looped
   assert padded.padded and not full.padded
   assert padded.duration_s == pytest.approx(CONTENT_FRAMES / FPS)
   np.testing.assert_array_equal(padded.audio, full.audio)
   np.testing.assert_array_equal(padded.frames, full.frames)
-  # The content really repeats: frame 4 (at 0.495 s) shows the first frame again.
-  np.testing.assert_array_equal(padded.frames[4], padded.frames[0])
+  # The content really repeats: frame 3, at 0.5775 s, shows what 0.14 s showed.
+  again = media_video.read_frames(clips["short"], [0.5775 - CONTENT_FRAMES / FPS], SPEC.frame_size, 1)
+  np.testing.assert_array_equal(padded.frames[3], again[0])
   ours, theirs = features.window_features(padded, SPEC), features.window_features(full, SPEC)
   for key in schema.WINDOW_FEATURES:
     np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)

@@ -178,17 +178,22 @@ def resampled(timeline: AudioTimeline, sample_rate: int, start_s: float, num_sam
 
 
 def audio_16k(timeline: AudioTimeline, spec: FeatureSpec, start_s: float,
-              duration_s: float) -> np.ndarray:
+              duration_s: float, content_s: float | None = None) -> np.ndarray:
   """float32 [round(duration_s * 16000)]: YAMNet's audio from start_s, sample k at + k / 16000.
 
   It is the audio at spec.sample_rate upsampled, so it has that audio's band limit,
   and it is cut from a span with real audio either side: a window's 16 kHz audio
-  equals the part of any longer span that covers it.
+  equals the part of any longer span that covers it. With content_s, the audio after
+  start_s + content_s is the content looped (a padded window), before upsampling, so the
+  result equals the audio of the same sound played in a loop.
   """
   rate = spec.sample_rate
   margin = int(round(_UPSAMPLE_MARGIN_S * rate))
   wide = resampled(timeline, rate, start_s - margin / rate,
                    int(round(duration_s * rate)) + 2 * margin)
+  if content_s is not None:
+    content = wide[margin:margin + max(1, int(round(content_s * rate)))]
+    wide[margin:] = np.resize(content, len(wide) - margin)
   gcd = math.gcd(rate, yamnet_features.SAMPLE_RATE)
   up, down = yamnet_features.SAMPLE_RATE // gcd, rate // gcd
   upsampled = scipy.signal.resample_poly(wide, up, down, window=_resample_filter(up, down))

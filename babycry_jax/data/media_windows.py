@@ -13,7 +13,7 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
-from babycry_jax.data import media_audio, media_probe, media_video, yamnet_features
+from babycry_jax.data import media_audio, media_probe, media_video
 from babycry_jax.data.schema import FeatureSpec
 
 # A window that misses less than this much media at its end (codec padding,
@@ -108,11 +108,10 @@ class _WindowReader:
       audio = audio_16k = None
       if self._audio is not None:
         audio = media_audio.resampled(self._audio, spec.sample_rate, start_s, spec.window_samples)
-        audio_16k = media_audio.audio_16k(self._audio, spec, start_s, spec.window_s)
+        audio_16k = media_audio.audio_16k(self._audio, spec, start_s, spec.window_s,
+                                          content_s if padded else None)
         if padded:
           audio = loop_to_length(audio[:int(round(content_s * spec.sample_rate))], spec.window_samples)
-          audio_16k = loop_to_length(audio_16k[:int(round(content_s * yamnet_features.SAMPLE_RATE))],
-                                     len(audio_16k))
       frames = None
       if self._video is not None:
         while next_request <= last_request[k]:
