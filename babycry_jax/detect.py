@@ -16,7 +16,7 @@ import sys
 
 from absl import app, flags
 
-from babycry_jax import console, detection, detection_files, segments, shipped_model
+from babycry_jax import compilation_cache, console, detection, detection_files, segments, shipped_model
 from babycry_jax.data import media_probe
 
 log = console.logger()
@@ -40,6 +40,8 @@ flags.DEFINE_string("output_dir", "detections", "Where <stem>.json/.csv/.png go.
 flags.DEFINE_bool("png", True, "Draw <stem>.png, the timeline plot (--nopng: JSON and CSV only, "
                   "much faster on many short files).")
 flags.DEFINE_integer("batch_size", 32, "Windows per model call.", lower_bound=1)
+flags.DEFINE_bool("compilation_cache", True, "Keep the compiled model on disk (under "
+                  "~/.cache/babycry_jax) so the next start skips compiling it.")
 
 
 def _print_line(line: str, ok: bool) -> None:
@@ -52,6 +54,8 @@ def main(argv):
   if not paths:
     log.error("error: give at least one media file (%s)", " ".join(media_probe.MEDIA_EXTENSIONS))
     sys.exit(2)
+  if FLAGS.compilation_cache:
+    compilation_cache.enable()
   try:
     if FLAGS.threshold is not None and not 0.0 <= FLAGS.threshold <= 1.0:
       raise ValueError(f"--threshold must be within [0, 1], got {FLAGS.threshold}")
