@@ -84,6 +84,16 @@ REAL_AUDIO_SOURCE_GROUP = {
     "sorohanro": "music", "456440__": "animals", "glacier-bay-humpback": "animals",
     "pibble": "animals",
 }
+# Recordings whose licence forbids commercial use, or does not say that it allows it, by path
+# prefix (shared/data READMEs): ESC-50 (CC BY-NC 3.0), four librosa examples (CC BY-NC) and two
+# household recordings the data's README leaves at "research/test use". NON_COMMERCIAL names
+# them as one group that leaving sources out can hold out (the cost of training without them).
+NON_COMMERCIAL = "non_commercial"
+NON_COMMERCIAL_PREFIXES = (
+    "real_world/esc50_other/", "real_audio/librosa_misc/147793__",
+    "real_audio/librosa_misc/442789__", "real_audio/librosa_misc/admiralbob77",
+    "real_audio/librosa_misc/pibble", "real_audio/household_speech/singing",
+    "real_audio/household_speech/german_speech")
 # Background recordings cries are mixed into (long, steady, no speech in the foreground).
 MIX_BACKGROUND_FOLDERS = ("real_world/noise_backgrounds", "real_audio/household_speech/doing_the_dishes",
                           "real_audio/household_speech/exercise_bike", "real_world/snu_b36_50")
@@ -372,6 +382,14 @@ def read_sources(media_dir: str | os.PathLike) -> dict[str, dict[str, str]]:
   """path -> {source_group, category, expected_split} from sources.csv."""
   with open(pathlib.Path(media_dir) / SOURCES_FILE, newline="") as f:
     return {line["path"]: line for line in csv.DictReader(f)}
+
+
+def by_licence(sources: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+  """sources with every non-commercial recording in the group NON_COMMERCIAL (the cry mixtures'
+  backgrounds all allow commercial use, so every cry keeps its place)."""
+  return {path: dict(source, source_group=NON_COMMERCIAL)
+          if path.startswith(NON_COMMERCIAL_PREFIXES) else source
+          for path, source in sources.items()}
 
 
 def build(shared_dir: str | os.PathLike, output_dir: str, media_dir: Optional[str] = None, *,

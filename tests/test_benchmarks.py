@@ -162,7 +162,7 @@ def test_unknown_benchmark_is_rejected():
 
 
 def test_leave_one_source_out_table_gives_mean_and_range_over_seeds():
-  from benchmarks import real_world as loso
+  from benchmarks import leave_one_out as loso
 
   def result(held_out, seed, flagged, f1):
     return {"held_out": held_out, "seed": seed, "threshold": 0.5, "train_s": 60.0,
@@ -189,3 +189,20 @@ def test_leave_one_source_out_names_each_bad_flag():
   assert done.returncode == 1
   assert "unknown groups ['cats']" in done.stderr
   assert "--heard_share=1.0 is outside [0, 1)" in done.stderr and "--recall" not in done.stderr
+
+
+def test_the_non_commercial_group_is_every_recording_whose_licence_forbids_commercial_use():
+  from benchmarks import leave_one_out
+  from preprocess import real_world
+  sources = {path: {"source_group": group, "category": category} for path, group, category in (
+      ("real_world/esc50_other/cat/4-1-A-5.flac", "animals", "esc50/cat"),
+      ("real_audio/librosa_misc/pibble.ogg", "animals", "librosa_misc"),
+      ("real_audio/librosa_misc/456440__inspectorj__bird-whistling-robin-single-13.ogg",
+       "animals", "librosa_misc"),
+      ("real_world/child_speech/SPEAKER1/1.flac", "children_speech", "child_speech"),
+      ("cry_mixtures/mix_0001.wav", "cry_mixture", "mix/domestic"))}
+  relabelled, tag, folder = leave_one_out.held_out_sources(sources, real_world.NON_COMMERCIAL, 0.0)
+  assert [s["source_group"] for s in relabelled.values()] == [
+      "non_commercial", "non_commercial", "animals", "children_speech", "cry_mixture"]
+  assert tag == {} and folder == "" and sources["real_world/esc50_other/cat/4-1-A-5.flac"][
+      "source_group"] == "animals"   # the caller's sources are left as they were
