@@ -32,7 +32,7 @@ def iter_examples(dataset_dir: str, split: str, limit: Optional[int] = None) -> 
     for data in tfrecord_codec.read_records(os.path.join(dataset_dir, shard)):
       if limit is not None and count >= limit:
         return
-      example = schema.decode_frames(parser.parse_example(data), spec)
+      example = schema.decode_bytes_features(parser.parse_example(data), spec)
       for key in ("clip_id", "source_id"):
         if isinstance(example[key], bytes):
           example[key] = example[key].decode()

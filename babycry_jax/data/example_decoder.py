@@ -49,7 +49,7 @@ class ExampleDecoder:
 
   def parse(self, serialized: bytes | memoryview) -> dict[str, Any]:
     """The raw record, as stored (see schema.features_dict); the float16 log-mel as float32."""
-    return schema.decode_frames(self._parser.parse_example(serialized), self.spec)
+    return schema.decode_bytes_features(self._parser.parse_example(serialized), self.spec)
 
   def raw_inputs(self, record: dict[str, Any]) -> dict[str, np.ndarray]:
     """Every model input cropped to the configured lengths (from the window's start), not yet

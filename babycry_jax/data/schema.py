@@ -145,7 +145,7 @@ def preset(name: str, **overrides) -> FeatureSpec:
 
 # The on-disk record layout, stored in metadata.json. Version 2 keeps the video
 # frames as one bytes value: parsing 73k uint8 pixels from an int64 varint list
-# (version 1) was most of the loader's time. Version 3 adds YAMNet's log-mel.
+# (version 1) was most of the loader's time. Version 3 adds YAMNet's log-mel (as bytes too).
 RECORD_FORMAT = 3
 
 
@@ -155,6 +155,11 @@ def frames_shape(spec: FeatureSpec) -> tuple[int, int, int, int]:
 
 def yamnet_log_mel_shape(spec: FeatureSpec) -> tuple[int, int]:
   return (spec.yamnet_frames, yamnet_features.N_MELS)
+
+
+# Features stored as one bytes value holding their array (dtype on disk, shape of a spec): half
+# the bytes of a float16 list, which the wire format widens to 32-bit floats, and no parsing.
+BYTES_FEATURES = {FRAMES: (np.uint8, frames_shape), YAMNET_LOG_MEL: (np.float16, yamnet_log_mel_shape)}
 
 
 def empty_window_features(spec: FeatureSpec) -> dict[str, Any]:
@@ -168,9 +173,12 @@ def empty_window_features(spec: FeatureSpec) -> dict[str, Any]:
   }
 
 
-def decode_frames(record: dict[str, Any], spec: FeatureSpec) -> dict[str, Any]:
-  """A parsed record with its frames' bytes turned into a uint8 array (in place)."""
-  record[FRAMES] = np.frombuffer(record[FRAMES], np.uint8).reshape(frames_shape(spec))
+def decode_bytes_features(record: dict[str, Any], spec: FeatureSpec) -> dict[str, Any]:
+  """A parsed record with its features stored as raw bytes (BYTES_FEATURES) turned into
+  arrays (in place): the frames uint8, YAMNet's log-mel float16 widened to float32."""
+  for key, (dtype, shape_of) in BYTES_FEATURES.items():
+    value = np.frombuffer(record[key], dtype).reshape(shape_of(spec))
+    record[key] = value.astype(np.float32) if dtype == np.float16 else value
   return record
 
 
@@ -186,7 +194,8 @@ def features_dict(spec: FeatureSpec) -> "tfds.features.FeaturesDict":
       "padded": tfds.features.Scalar(np.bool_),
       LOG_MEL: tfds.features.Tensor(shape=(spec.mel_frames, spec.n_mels), dtype=np.float16),
       MFCC_STATS: tfds.features.Tensor(shape=(spec.mfcc_stats_dim,), dtype=np.float32),
-      YAMNET_LOG_MEL: tfds.features.Tensor(shape=yamnet_log_mel_shape(spec), dtype=np.float16),
+      YAMNET_LOG_MEL: tfds.features.Tensor(shape=yamnet_log_mel_shape(spec), dtype=np.float16,
+                                           encoding=tfds.features.Encoding.BYTES),
       FRAMES: tfds.features.Tensor(
           shape=frames_shape(spec), dtype=np.uint8, encoding=tfds.features.Encoding.BYTES),
       HAS_AUDIO: tfds.features.Scalar(np.bool_),
