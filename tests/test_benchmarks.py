@@ -226,6 +226,17 @@ def test_the_combined_table_reads_every_benchmarks_file(tmp_path):
   assert empty.returncode == 1 and "no results files" in empty.stderr
 
 
+def test_each_committed_results_file_holds_its_own_benchmarks_rows_only():
+  results = results_files.read_all(results_files.DEFAULT_DIR)
+  assert [r["suite"] for r in results] == list(suites.NAMES)
+  for result in results:
+    names = [r["name"] for r in result["measurements"]]
+    assert names and all(n.startswith(result["suite"] + "/") for n in names), names
+    assert result["machine"]["date"] and result["command"].startswith("python -m benchmarks")
+    assert result["profile_notes"] == profile_notes.ALL_MET or result["profile_notes"].startswith(
+        "Goals missed: ")
+
+
 def test_leave_one_source_out_table_gives_mean_and_range_over_seeds():
   from benchmarks import leave_one_out as loso
 
