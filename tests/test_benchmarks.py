@@ -16,10 +16,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import synthetic_dataset  # noqa: E402
 
+from benchmarks.measurement import measurement  # noqa: E402
+
 from benchmarks import Protocol, time_calls  # noqa: E402
-from benchmarks import __main__ as suite  # noqa: E402
 from benchmarks import hardware_efficiency as he  # noqa: E402
 from benchmarks import input_pipeline_speed as ips  # noqa: E402
+from benchmarks import profile_notes, results_files, results_table, suite_run, suites  # noqa: E402
 from benchmarks import tf_env  # noqa: E402
 from benchmarks import train_throughput as tt  # noqa: E402
 
@@ -136,29 +138,103 @@ def test_tf_env_is_located_outside_the_repo_and_not_created(tmp_path, monkeypatc
   assert not (tmp_path / "venv").exists()
 
 
+def _machine(date):
+  return {"date": date, "cpu_model": "Test CPU", "cpu_count": 2, "load_average_1min": 1.0,
+          "jax": "0", "jax_devices": "1 x cpu"}
+
+
 def test_measurement_goal_logic_and_table(tmp_path):
-  hit = suite.measurement("train/x", "w", "examples/s", 30.0, 10.0, "base", 2.0)
-  miss = suite.measurement("hw/x", "w", "GFLOP/s", 1.0, 10.0, "matmul", 0.35)
-  info = suite.measurement("preprocess/x", "w", "clips/s", 2.0, 4.0, "loop", None)
+  hit = measurement("train/x", "w", "examples/s", 30.0, 10.0, "base", 2.0)
+  miss = measurement("hw/x", "w", "GFLOP/s", 1.0, 10.0, "matmul", 0.35)
+  info = measurement("preprocess/x", "w", "clips/s", 2.0, 4.0, "loop", None)
   assert (hit["ratio"], hit["met"]) == (3.0, True)
   assert (miss["ratio"], miss["met"]) == (0.1, False)
   assert info["met"] is None and info["goal"] is None
-  results = {"machine": {"date": "2026-01-02T03:04:05", "cpu_model": "Test CPU", "cpu_count": 2,
-                         "load_average_1min": 1.0, "jax": "0", "jax_devices": "1 x cpu"},
-             "elapsed_s": 60.0, "quick": False, "measurements": [hit, miss, info]}
-  table = suite.markdown_table(results)
+  results = {"suite": "train", "machine": _machine("2026-01-02T03:04:05"),
+             "command": "python -m benchmarks", "elapsed_s": 60.0, "quick": False,
+             "measurements": [hit, miss, info]}
+  table = results_table.markdown_table([results])
   assert "Test CPU, 2 cores" in table and "2026-01-02" in table
   assert "| train/x (examples/s) | 30 | 10 base | 3.00x | >= 2x | yes |" in table
   assert "| **no** |" in table
   path = tmp_path / "results.json"
-  suite.write_json(str(path), {"value": np.float32(1.5), "rows": [hit]})
+  results_files.write_json(str(path), {"value": np.float32(1.5), "rows": [hit]})
   assert json.loads(path.read_text())["value"] == 1.5
   assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
 
 
 def test_unknown_benchmark_is_rejected():
   with pytest.raises(ValueError, match="unknown benchmark"):
-    suite.run_suite(["train", "gpu"], output=None)
+    suite_run.run_suite(["train", "gpu"], output_dir=None)
+
+
+def test_a_run_replaces_only_the_files_of_the_benchmarks_it_ran(tmp_path, monkeypatch):
+  seen = {}
+
+  def fast(settings, state, log):
+    seen.update(settings)
+    state.details["fast"] = {"size": settings["fast_size"]}
+    return [measurement("fast/x", "w", "x", 1.0, 2.0, "base", 1.0)]
+
+  def broken(settings, state, log):
+    raise RuntimeError("no device")
+
+  monkeypatch.setattr(suites, "SUITES", {
+      "fast": suites.Suite(fast, full={"fast_size": 100}, quick={"fast_size": 1}),
+      "broken": suites.Suite(broken, full={}, quick={}),
+      "other": suites.Suite(fast, full={}, quick={})})
+  for name in ("fast", "broken", "other"):
+    results_files.write(str(tmp_path), {"suite": name, "measurements": ["an earlier run"]})
+  before = {name: (tmp_path / f"{name}.json").read_text() for name in ("broken", "other")}
+  run = suite_run.run_suite(["broken", "fast"], quick=True, output_dir=str(tmp_path),
+                            command="python -m benchmarks --quick", log=lambda _: None)
+  assert seen == {"fast_size": 1}
+  assert run["errors"] == {"broken": "RuntimeError: no device"}
+  assert run["written"] == [str(tmp_path / "fast.json")]
+  fast_file = json.loads((tmp_path / "fast.json").read_text())
+  assert [r["name"] for r in fast_file["measurements"]] == ["fast/x"]
+  assert (fast_file["command"], fast_file["quick"], fast_file["details"]) == (
+      "python -m benchmarks --quick", True, {"size": 1})
+  assert fast_file["machine"]["date"] and fast_file["elapsed_s"] > 0
+  # A goal missed with nothing to explain it is named, never reported as met.
+  assert fast_file["profile_notes"] == "Goals missed: fast/x."
+  assert {name: (tmp_path / f"{name}.json").read_text() for name in ("broken", "other")} == before
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.json", "fast.json", "other.json"]
+
+
+def test_the_combined_table_reads_every_benchmarks_file(tmp_path):
+  for suite, date, command in (("detect", "2026-01-02T00:00:00", "python -m benchmarks"),
+                               ("train", "2026-01-02T00:00:00", "python -m benchmarks"),
+                               ("input", "2026-02-03T00:00:00", "python -m benchmarks --only input")):
+    results_files.write(str(tmp_path), {
+        "suite": suite, "machine": _machine(date), "command": command, "quick": False,
+        "elapsed_s": 120.0, "measurements": [measurement(f"{suite}/x", "w", "u", 3.0, 1.0, "b", 2.0)]})
+  (tmp_path / "retired.json").write_text("{}")  # not a benchmark of the suite: left out
+  results = results_files.read_all(str(tmp_path))
+  assert [r["suite"] for r in results] == ["train", "input", "detect"]  # running order
+  table = results_table.markdown_table(results)
+  assert "train, detect: measured 2026-01-02 on Test CPU, 2 cores" in table
+  assert "input: measured 2026-02-03" in table and "`python -m benchmarks --only input` in 2.0 min" in table
+  rows = [line for line in table.splitlines() if line.startswith("| ") and "/x " in line]
+  assert [row.split(" ")[1] for row in rows] == ["train/x", "input/x", "detect/x"]
+  command = [sys.executable, "-m", "benchmarks", "--table"]
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  shown = subprocess.run(command + [f"--output_dir={tmp_path}"], cwd=repo, capture_output=True, text=True)
+  assert shown.returncode == 0 and shown.stdout.strip() == table
+  empty = subprocess.run(command + [f"--output_dir={tmp_path / 'none'}"], cwd=repo,
+                         capture_output=True, text=True)
+  assert empty.returncode == 1 and "no results files" in empty.stderr
+
+
+def test_each_committed_results_file_holds_its_own_benchmarks_rows_only():
+  results = results_files.read_all(results_files.DEFAULT_DIR)
+  assert [r["suite"] for r in results] == list(suites.NAMES)
+  for result in results:
+    names = [r["name"] for r in result["measurements"]]
+    assert names and all(n.startswith(result["suite"] + "/") for n in names), names
+    assert result["machine"]["date"] and result["command"].startswith("python -m benchmarks")
+    assert result["profile_notes"] == profile_notes.ALL_MET or result["profile_notes"].startswith(
+        "Goals missed: ")
 
 
 def test_leave_one_source_out_table_gives_mean_and_range_over_seeds():
