@@ -27,6 +27,9 @@ TFLITE = SHARED / "models" / "yamnet" / "yamnet_spectra_in.tflite"
 
 def clips(shared_data: pathlib.Path = SHARED / "data") -> list[str]:
   """The benchmark's 100 clips (80 environmental sounds, 20 cries), in a fixed order."""
+  if not shared_data.is_dir() or not TFLITE.is_file():
+    raise FileNotFoundError(f"{shared_data} or {TFLITE} is absent: this benchmark runs on the "
+                            "real clips and the YAMNet file of ../shared")
   esc = sorted((shared_data / "real_world" / "esc50_other").glob("*/*.flac"))[::4][:80]
   cries = sorted((shared_data / "real_audio" / "donateacry_cry").glob("*/*.wav"))[::20][:20]
   return [str(p) for p in esc + cries]

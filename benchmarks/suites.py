@@ -24,6 +24,7 @@ FUSION_MATMUL_FRACTION_GOAL = 0.35
 INPUT_VS_TF_DATA_GOAL = 1.0
 INPUT_VS_TRAINING_GOAL = 10.0
 DETECT_REALTIME_GOAL = 20.0  # a baby monitor must keep up with many streams
+DETECT_CLIPS_REALTIME_GOAL = 100.0  # a folder of short clips, whole command on one core
 PREPROCESS_SPEEDUP_GOAL = 1.5   # the Beam job with 2 workers against one plain loop
 LAUNCHER_MEMORY_GROWTH = 1.2    # the launcher's peak memory at 4x the clips, at most
 
@@ -202,6 +203,26 @@ def run_detect(settings: dict, state: SharedState, log: Log) -> list[dict[str, A
       f"{100 * result['breakdown_fraction'][biggest]:.0f}%")]
 
 
+def run_detect_clips(settings: dict, state: SharedState, log: Log) -> list[dict[str, Any]]:
+  from benchmarks import detect_clips
+  result = detect_clips.run(settings["detect_clips_model"], repeats=settings["detect_clips_repeats"])
+  state.details["detect_clips"] = result
+  log(f"[detect_clips] {result['files']} clips, {result['audio_s']:.0f} s of audio: ours "
+      f"{result['ours_realtime']:.1f}x real time, the TFLite peer {result['peer_realtime']:.1f}x")
+  where = (f"{result['files']} real clips ({result['audio_s']:.0f} s), one core, whole command; "
+           f"shipped model {result['shipped_model']}, compiled model cached "
+           f"(first run {result['ours_first_run_s']:.1f} s); files alone "
+           f"{result['ours_per_file_realtime']:.0f}x")
+  return [
+      measurement("detect_clips/realtime", "audio seconds per wall second, detect --nopng",
+                  "x real time", result["ours_realtime"], 1.0, "real time",
+                  DETECT_CLIPS_REALTIME_GOAL, where),
+      measurement("detect_clips/vs_yamnet_tflite", "audio seconds per wall second, detect --nopng",
+                  "x real time", result["ours_realtime"], result["peer_realtime"],
+                  "YAMNet int8 TFLite on LiteRT, one thread, numpy front end", None, where),
+  ]
+
+
 # In running order: hw and input reuse the steps train timed.
 SUITES = {
     # Steps are seconds long at the study's sizes on a small CPU: few, but repeated. Two
@@ -218,6 +239,10 @@ SUITES = {
                         quick={"preprocess_clips": 8, "preprocess_memory_clips": (8, 16)},
                         explain=profile_notes.explain_preprocess),
     "detect": Suite(run_detect, full={"detect_duration_s": 60.0}, quick={"detect_duration_s": 8.0}),
+    # Needs ../shared (real clips and YAMNet's TFLite file).
+    "detect_clips": Suite(run_detect_clips,
+                          full={"detect_clips_model": "real_world_cnn_pool", "detect_clips_repeats": 3},
+                          quick={"detect_clips_model": "real_world_cnn_pool", "detect_clips_repeats": 1}),
 }
 NAMES = tuple(SUITES)
 
