@@ -22,17 +22,11 @@ fails is reported as failed, with its error, and the others still run.
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime
-import importlib.util
-import inspect
-import io
+import importlib
 import json
-import math
 import os
-import pathlib
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -42,163 +36,15 @@ from typing import Any, Callable, Optional, Sequence
 from absl import app, flags
 
 from babycry_jax.data import storage  # no JAX import: the heavy modules load lazily below
-
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-EMBEDDED = "embedded_default"
-REAL_AUDIO = "real_audio"
+from benchmarks import report_files, report_jobs, report_table, run_metrics
+from benchmarks.report_jobs import EMBEDDED, REAL_AUDIO, REPO_ROOT, Job
 
 
 class ReportInterrupted(RuntimeError):
   """A training stopped before its last step (SIGTERM): the report stops too, to be resumed."""
 
 
-@dataclasses.dataclass(frozen=True)
-class StudyModel:
-  """A model of the comparison: registry name, the study's name and its reported F1."""
-  name: str
-  label: str
-  study_val_f1: Optional[str]   # None: the study gives no number (or did not have it)
-
-
-STUDY_MODELS = (
-    StudyModel("svm", "SVM", "0.845"),
-    StudyModel("cnn2", "CNN2", None),
-    StudyModel("cnn4", "CNN4", None),
-    StudyModel("cnn6", "CNN6", "0.83–0.87"),
-    StudyModel("lstm", "LSTM", "0.85"),
-    StudyModel("c3d", "3DCNN", "0.82"),
-    StudyModel("fusion_cnn_cnn_fc", "CNN+CNN+FC", "0.87"),
-    StudyModel("fusion_cnn_3dcnn_fc", "CNN+3DCNN+FC", "0.89"),
-    StudyModel("fusion_cnn_cnn_lstm", "CNN+CNN+LSTM", "0.895"),
-    StudyModel("fusion_cnn_3dcnn_lstm", "CNN+3DCNN+LSTM", "0.905"),
-    StudyModel("fusion_bottleneck", "Bottleneck fusion (ours)", None),
-    StudyModel("cnn_pool", "CNN + attention pooling (ours)", None),
-    StudyModel("fusion_pool_3dcnn", "CNN + attention pooling + 3DCNN (ours)", None),
-    StudyModel("yamnet_cry", "YAMNet fine-tuned (ours)", None),
-    StudyModel("fusion_yamnet_3dcnn", "YAMNet + 3DCNN (ours)", None),
-)
-_BY_NAME = {m.name: m for m in STUDY_MODELS}
-# Audio models trained on the real-audio dataset; the LSTM through the recipe's own config.
-REAL_AUDIO_CONFIGS = {"svm": "configs/svm.py", "cnn6": "configs/cnn6.py",
-                      "lstm": "configs/real_audio.py"}
-
-
-@dataclasses.dataclass(frozen=True)
-class Job:
-  """One training run of the report.
-
-  Attributes:
-    name: row name, unique within its dataset (also the workdir's name).
-    label: the model's name in the table.
-    config_path: a config file (relative to the repo root or absolute).
-    dataset: EMBEDDED or REAL_AUDIO, the table the row goes to.
-    overrides: config fields set after get_config() (dataset_dir, num_epochs, ...).
-    study_val_f1: the study's reported validation F1, as text.
-  """
-  name: str
-  label: str
-  config_path: str
-  dataset: str
-  overrides: tuple[tuple[str, Any], ...] = ()
-  study_val_f1: Optional[str] = None
-
-
-def study_jobs(dataset_dir: str, models: Optional[Sequence[str]] = None,
-               epochs: Optional[int] = None) -> list[Job]:
-  """The study's models (all, or `models`, in study order) on the embedded default."""
-  names = [m.name for m in STUDY_MODELS] if models is None else list(models)
-  unknown = [n for n in names if n not in _BY_NAME]
-  if unknown:
-    raise ValueError(f"unknown model(s) {unknown}; choose from {', '.join(_BY_NAME)}")
-  overrides: list[tuple[str, Any]] = [("dataset_dir", os.path.abspath(dataset_dir))]
-  if epochs:
-    overrides.append(("num_epochs", epochs))
-  return [Job(n, _BY_NAME[n].label, f"configs/{n}.py", EMBEDDED, tuple(overrides),
-              _BY_NAME[n].study_val_f1) for n in names]
-
-
-def real_audio_jobs(dataset_dir: str, models: Optional[Sequence[str]] = None,
-                    epochs: Optional[int] = None) -> list[Job]:
-  """The audio models on the real-audio dataset (those of `models` that have one)."""
-  names = [n for n in REAL_AUDIO_CONFIGS if models is None or n in models]
-  overrides: list[tuple[str, Any]] = [("dataset_dir", os.path.abspath(dataset_dir))]
-  if epochs:
-    overrides.append(("num_epochs", epochs))
-  return [Job(n, _BY_NAME[n].label, REAL_AUDIO_CONFIGS[n], REAL_AUDIO, tuple(overrides),
-              _BY_NAME[n].study_val_f1) for n in names]
-
-
-# ---------------------------------------------------------------- configs and runs
-
-def load_config(job: Job):
-  """The job's ConfigDict: the file's get_config() (with the dataset dir when it takes one) + overrides."""
-  path = pathlib.Path(job.config_path)
-  path = path if path.is_absolute() else REPO_ROOT / path
-  if not path.exists():
-    raise FileNotFoundError(f"config {path} of {job.name} does not exist")
-  spec = importlib.util.spec_from_file_location(f"reproduce_config_{job.dataset}_{job.name}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  overrides = dict(job.overrides)
-  if "dataset_dir" in overrides and inspect.signature(module.get_config).parameters:
-    config = module.get_config(overrides["dataset_dir"])
-  else:
-    config = module.get_config()
-  for key, value in job.overrides:
-    target = config
-    *parents, leaf = key.split(".")
-    for parent in parents:
-      target = target[parent]
-    target[leaf] = value
-  return config
-
-
-def read_metrics(workdir: str) -> list[dict]:
-  """Rows of W/metrics.jsonl; a resumed run can repeat a step, the later row wins."""
-  path = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.exists(path):
-    return []
-  by_key: dict[tuple[str, int], dict] = {}
-  with open(path) as f:
-    for line in f:
-      line = line.strip()
-      if not line:
-        continue
-      try:
-        row = json.loads(line)
-      except json.JSONDecodeError:
-        continue   # a line cut by a kill
-      by_key[(row["kind"], int(row["step"]))] = row
-  return sorted(by_key.values(), key=lambda r: (r["step"], r["kind"]))
-
-
-def steps_per_epoch(config) -> int:
-  from babycry_jax.data import schema
-  metadata = schema.read_metadata(config.dataset_dir)
-  return metadata["splits"]["train"]["num_examples"] // config.batch_size
-
-
-def is_finished(workdir: str, config) -> bool:
-  """True when the workdir's metrics reach the config's last step with a validation."""
-  try:
-    total = int(config.num_epochs * steps_per_epoch(config))
-  except FileNotFoundError:
-    return False
-  return any(r["kind"] == "val" and r["step"] >= total for r in read_metrics(workdir))
-
-
-def val_curve(workdir: str, per_epoch_steps: int) -> list[tuple[float, float]]:
-  """[(epoch, validation F1)] in step order."""
-  return [(r["step"] / per_epoch_steps, float(r["f1"])) for r in read_metrics(workdir)
-          if r["kind"] == "val" and "f1" in r]
-
-
-def median_examples_per_s(workdir: str) -> Optional[float]:
-  """Median train examples/s over the run's train rows (robust to the compile step)."""
-  rates = [float(r["examples_per_s"]) for r in read_metrics(workdir)
-           if r["kind"] == "train" and "examples_per_s" in r]
-  return statistics.median(rates) if rates else None
-
+# ---------------------------------------------------------------- one job
 
 def _modality_settings(model_name: str) -> tuple[str, ...]:
   from babycry_jax import models
@@ -257,11 +103,6 @@ def complexity_of(workdir: str) -> tuple[int, float]:
           complexity.flops_per_example(model, variables, batch))
 
 
-def _train_span_s(workdir: str) -> Optional[float]:
-  times = [r["time"] for r in read_metrics(workdir) if "time" in r]
-  return max(times) - min(times) if len(times) > 1 else None
-
-
 def run_job(job: Job, workdir: str, log: Callable[[str], None] = print) -> dict:
   """Trains (unless finished) and evaluates one job; returns its result row.
 
@@ -273,29 +114,29 @@ def run_job(job: Job, workdir: str, log: Callable[[str], None] = print) -> dict:
   stage = "config"
   try:
     from babycry_jax import models, trainer
-    config = load_config(job)
+    config = report_jobs.load_config(job)
     row["model"] = config.model
     row["modalities"] = list(getattr(models.get(config.model), "modalities", ("audio", "video")))
     row["config_epochs"] = config.num_epochs
     stage = "training"
-    if is_finished(workdir, config):
+    if run_metrics.is_finished(workdir, config):
       log(f"  {job.name}: finished run found in {workdir}, not training again")
       row["trained_now"] = False
     else:
       log(f"  {job.name}: training {config.model} for {config.num_epochs} epochs -> {workdir}")
       started = time.perf_counter()
       trainer.train_and_evaluate(config, workdir)
-      if not is_finished(workdir, config):
+      if not run_metrics.is_finished(workdir, config):
         raise ReportInterrupted(f"training of {job.name} stopped early (preempted); run the same "
                                 "command again to resume")
       row["trained_now"] = True
       row["train_call_s"] = time.perf_counter() - started
-    per_epoch = steps_per_epoch(config)
-    row["val_curve"] = val_curve(workdir, per_epoch)
+    per_epoch = run_metrics.steps_per_epoch(config)
+    row["val_curve"] = run_metrics.val_curve(workdir, per_epoch)
     # What the run really did: an earlier, longer report may have trained further.
     row["num_epochs"] = max((e for e, _ in row["val_curve"]), default=0.0)
-    row["train_examples_per_s"] = median_examples_per_s(workdir)
-    row["train_span_s"] = _train_span_s(workdir)
+    row["train_examples_per_s"] = run_metrics.median_examples_per_s(workdir)
+    row["train_span_s"] = run_metrics.train_span_s(workdir)
     stage = "evaluation"
     by_setting = evaluate_test(workdir, config.model)
     both = by_setting["both"]
@@ -315,144 +156,6 @@ def run_job(job: Job, workdir: str, log: Callable[[str], None] = print) -> dict:
     row["traceback"] = traceback.format_exc()
     log(f"  {job.name}: FAILED in {stage}: {type(e).__name__}: {e}")
   return row
-
-
-# ---------------------------------------------------------------- outputs
-
-def _num(value: Optional[float], digits: int = 3) -> str:
-  if value is None or (isinstance(value, float) and math.isnan(value)):
-    return "—"
-  return f"{value:.{digits}f}"
-
-
-def _si(value: Optional[float]) -> str:
-  if value is None:
-    return "—"
-  for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-    if value >= scale:
-      return f"{value / scale:.{1 if value / scale < 100 else 0}f}{unit}"
-  return f"{value:.0f}"
-
-
-TABLE_HEADER = ("| model | modalities | test F1 | precision | recall | accuracy | ROC-AUC | "
-                "F1 audio only | F1 video only | parameters | FLOPs/example | train ex/s | "
-                "epochs (best) | study val F1 |")
-
-
-def table_rows(rows: Sequence[dict]) -> list[str]:
-  """Markdown lines (header, rule, one line per row) of a results table."""
-  lines = [TABLE_HEADER, "| --- | --- |" + " ---: |" * 12]
-  for r in rows:
-    study = r.get("study_val_f1") or "—"
-    if r["status"] != "ok":
-      cells = [r["label"], "+".join(r.get("modalities", [])) or "—", f"**{r['status']}**"]
-      lines.append("| " + " | ".join(cells) + " |" + " |" * 10 + f" {study} |")
-      continue
-    test = r["test"]
-    epochs = f"{r['num_epochs']:g} ({r['best_epoch']:.0f})"
-    lines.append("| " + " | ".join([
-        r["label"], "+".join(r["modalities"]), _num(test["f1"]), _num(test["precision"]),
-        _num(test["recall"]), _num(test["accuracy"]), _num(test["roc_auc"]),
-        _num(r.get("test_f1_audio_only")), _num(r.get("test_f1_video_only")),
-        f"{r['params']:,}", _si(r["flops_per_example"]),
-        _num(r["train_examples_per_s"], 1), epochs, study]) + " |")
-  return lines
-
-
-def dataset_line(dataset_dir: str) -> str:
-  from babycry_jax.data import schema
-  try:
-    splits = schema.read_metadata(dataset_dir)["splits"]
-  except FileNotFoundError:
-    return f"dataset {dataset_dir}: missing"
-  parts = [f"{s} {splits[s]['num_examples']} ({splits[s]['labels']['crying']} crying)"
-           for s in ("train", "validation", "test") if s in splits]
-  return "clips per split: " + ", ".join(parts)
-
-
-def render_markdown(results: dict) -> str:
-  """table.md: one section per dataset, with notes on what each column means."""
-  out = ["# Reproduction of the study", "",
-         f"Generated {results['generated']} by `{results['command']}` on {results['machine']}.",
-         "Test metrics at threshold 0.5 of the checkpoint with the best validation F1; the study "
-         "reported validation F1 on its own data (2500 clips), so its column is a reference, not "
-         "a like-for-like number.", ""]
-  loso = results.get("leave_one_source_out")
-  if loso:
-    out += ["## Real recordings: false alarms on sound sources never heard in training", ""]
-    if loso["status"] == "ok":
-      out += [f"`{loso['command']}`: each source group of negatives held out of training in "
-              "turn; its false-alarm rate at the threshold that keeps "
-              f"{loso['table']['recall']:.0%} of the validation cries (babies never heard in "
-              "training).", "", loso["table_md"].strip(), ""]
-    else:
-      out += [f"`{loso['command']}`: {loso['status']}", ""]
-  titles = {EMBEDDED: "Embedded default dataset (generated audio + video)",
-            REAL_AUDIO: "Real audio (Donate-a-cry cries against speech, music and household sounds)"}
-  for dataset, section in results["tables"].items():
-    out += [f"## {titles.get(dataset, dataset)}", "", section["dataset_line"], ""]
-    out += table_rows(section["rows"])
-    out.append("")
-  out += ["Columns: F1 audio/video only = the fusion model evaluated with the other track hidden "
-          "(zeroed and marked missing). FLOPs/example = XLA's cost analysis of one forward pass "
-          "(a multiply-add is 2 FLOPs); XLA counts a scanned loop body once, so the LSTM's "
-          "300-step recurrence is counted as one step. Train ex/s = median over the run's logged "
-          "training intervals on this machine (shared CPU, noisy). Epochs (best) = epochs trained "
-          "and the epoch of the evaluated checkpoint.", ""]
-  failed = [r for s in results["tables"].values() for r in s["rows"] if r["status"] != "ok"]
-  if failed:
-    out += ["Failed runs:", ""] + [f"- {r['label']} ({r['dataset']}): {r['status']}" for r in failed]
-    out.append("")
-  if results.get("interrupted"):
-    out += [f"Interrupted: {results['interrupted']}", ""]
-  if results.get("skipped"):
-    out += [f"Skipped: {results['skipped']}", ""]
-  return "\n".join(out)
-
-
-def plot_f1_vs_epoch(tables: dict, path: str) -> None:
-  """PNG of validation F1 per epoch: one line per run, one panel per dataset."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  panels = [(d, s) for d, s in tables.items() if any(r.get("val_curve") for r in s["rows"])]
-  if not panels:
-    panels = list(tables.items())[:1] or [(EMBEDDED, {"rows": []})]
-  fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 5), squeeze=False)
-  colors = plt.get_cmap("tab20").colors   # 11 models: the default 10-colour cycle would repeat
-  for ax, (dataset, section) in zip(axes[0], panels):
-    for index, r in enumerate(section["rows"]):
-      curve = r.get("val_curve") or []
-      if curve:
-        epochs, f1s = zip(*curve)
-        ax.plot(epochs, f1s, marker="os^Dv"[index % 5], markersize=3.5, label=r["label"],
-                color=colors[(2 * index) % 20 + (index >= 10)])
-    ax.set_title(dataset.replace("_", " "))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation F1")
-    ax.set_ylim(0.0, 1.02)
-    ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-      ax.legend(fontsize=8, loc="lower right")
-  fig.tight_layout()
-  png = io.BytesIO()
-  fig.savefig(png, format="png", dpi=110)
-  plt.close(fig)
-  storage.write_bytes(path, png.getvalue())
-
-
-def write_outputs(results: dict, out_dir: str) -> dict[str, str]:
-  """Writes table.md, results.json and f1_vs_epoch.png; returns their paths."""
-  os.makedirs(out_dir, exist_ok=True)
-  paths = {name: os.path.join(out_dir, name) for name in ("table.md", "results.json", "f1_vs_epoch.png")}
-  slim = json.loads(json.dumps(results, default=float))
-  for section in slim["tables"].values():
-    for r in section["rows"]:
-      r.pop("traceback", None)   # kept on the console; too long for the results file
-  storage.write_text(paths["results.json"], json.dumps(slim, indent=2) + "\n")
-  storage.write_text(paths["table.md"], render_markdown(results))
-  plot_f1_vs_epoch(results["tables"], paths["f1_vs_epoch.png"])
-  return paths
 
 
 def _machine() -> str:
@@ -489,7 +192,7 @@ def reproduce(jobs: Sequence[Job], workdir_root: str, out_dir: str,
     except ReportInterrupted as e:
       log(f"stopping the report: {e}")
       results["interrupted"] = str(e)
-      write_outputs(results, out_dir)
+      report_files.write_outputs(results, out_dir)
       break
     row["wall_s"] = time.perf_counter() - job_started
     if row["status"] == "ok":
@@ -498,9 +201,9 @@ def reproduce(jobs: Sequence[Job], workdir_root: str, out_dir: str,
         job.dataset, {"dataset_dir": dataset_dirs.get(job.dataset, ""), "rows": []})
     section["rows"].append(row)
     for dataset, s in results["tables"].items():
-      s["dataset_line"] = dataset_line(s["dataset_dir"]) if s["dataset_dir"] else ""
+      s["dataset_line"] = report_table.dataset_line(s["dataset_dir"]) if s["dataset_dir"] else ""
     results["total_wall_s"] = time.perf_counter() - started
-    write_outputs(results, out_dir)
+    report_files.write_outputs(results, out_dir)
   return results
 
 
@@ -551,7 +254,7 @@ def _ensure_embedded_default(dataset_dir: str, log: Callable[[str], None]) -> No
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("models", None, f"Comma-separated subset of: {','.join(_BY_NAME)} (default: all).")
+flags.DEFINE_string("models", None, f"Comma-separated subset of: {','.join(report_jobs.BY_NAME)} (default: all).")
 flags.DEFINE_integer("epochs", None, "Override every config's num_epochs.", lower_bound=1)
 flags.DEFINE_string("workdir_root", "runs/reproduce", "Where each model's workdir goes.")
 flags.DEFINE_string("out", "benchmarks/reproduction", "Where table.md, results.json and the figure go.")
@@ -574,7 +277,7 @@ def main(argv: Sequence[str]) -> int:
   console.quiet_libraries()
   models = [m.strip() for m in FLAGS.models.split(",") if m.strip()] if FLAGS.models else None
   try:
-    jobs = study_jobs(FLAGS.dataset_dir, models, FLAGS.epochs)
+    jobs = report_jobs.study_jobs(FLAGS.dataset_dir, models, FLAGS.epochs)
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
@@ -584,8 +287,7 @@ def main(argv: Sequence[str]) -> int:
   if FLAGS.no_real_audio:
     skipped = "real-audio table (--no_real_audio)"
   else:
-    wanted = [n for n in REAL_AUDIO_CONFIGS if models is None or n in models]
-    if wanted:
+    if report_jobs.real_audio_models(models):
       try:
         real_dir = _ensure_recipe_dataset(FLAGS.real_audio_dir, FLAGS.shared, "real_audio", print)
       except Exception as e:  # the study table is still worth writing
@@ -593,7 +295,7 @@ def main(argv: Sequence[str]) -> int:
         real_dir = None
         skipped = f"real-audio table (dataset build failed: {e})"
       if real_dir:
-        jobs += real_audio_jobs(real_dir, models, FLAGS.epochs)
+        jobs += report_jobs.real_audio_jobs(real_dir, models, FLAGS.epochs)
         dataset_dirs[REAL_AUDIO] = os.path.abspath(real_dir)
       elif not skipped:
         skipped = f"real-audio table ({FLAGS.real_audio_dir} missing and {FLAGS.shared} absent)"
@@ -615,9 +317,9 @@ def main(argv: Sequence[str]) -> int:
     else:
       results["skipped"] = "; ".join(filter(None, [results["skipped"],
                                                    f"leave-one-source-out table ({why})"]))
-    write_outputs(results, FLAGS.out)
-  print(render_markdown(results))
-  failed = [r for s in results["tables"].values() for r in s["rows"] if r["status"] != "ok"]
+    report_files.write_outputs(results, FLAGS.out)
+  print(report_table.render_markdown(results))
+  failed = report_table.failed_rows(results)
   loso_failed = results.get("leave_one_source_out", {}).get("status", "ok") != "ok"
   return 1 if failed or loso_failed or results.get("interrupted") else 0
 
