@@ -12,7 +12,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from benchmarks import report_jobs, report_table, reproduce, run_metrics
+from benchmarks import job_run, loso_table, report_jobs, report_runner, report_table, run_metrics
 from preprocess import real_audio as recipe
 from preprocess import sources
 import synthetic_dataset
@@ -37,8 +37,8 @@ def report(tmp_path_factory):
                       base + (("model", "no_such_model"),), None),
   ]
   lines = []
-  results = reproduce.reproduce(jobs, str(root / "runs"), str(root / "out"),
-                                {report_jobs.EMBEDDED: dataset}, "test", log=lines.append)
+  results = report_runner.reproduce(jobs, str(root / "runs"), str(root / "out"),
+                                    {report_jobs.EMBEDDED: dataset}, "test", log=lines.append)
   return {"root": root, "jobs": jobs, "results": results, "log": lines}
 
 
@@ -105,7 +105,7 @@ def test_report_does_not_retrain_a_finished_run(report):
   workdir = report["root"] / "runs" / report_jobs.EMBEDDED / job.name
   metrics_before = (workdir / "metrics.jsonl").read_text()
   lines = []
-  row = reproduce.run_job(job, str(workdir), lines.append)
+  row = job_run.run_job(job, str(workdir), lines.append)
   assert row["status"] == "ok" and row["trained_now"] is False
   assert (workdir / "metrics.jsonl").read_text() == metrics_before
   assert row["test"]["f1"] == pytest.approx(_rows(report)["tiny_cnn"]["test"]["f1"])
@@ -264,8 +264,8 @@ def test_report_stops_when_a_training_ends_early(tmp_path, monkeypatch):
                         (("dataset_dir", dataset), ("num_epochs", 1)))
   # A preempted trainer returns before its last step, as this stand-in does.
   monkeypatch.setattr(trainer, "train_and_evaluate", lambda config, workdir: {})
-  results = reproduce.reproduce([job, job], str(tmp_path / "runs"), str(tmp_path / "out"),
-                                {report_jobs.EMBEDDED: dataset}, "test", log=lambda _: None)
+  results = report_runner.reproduce([job, job], str(tmp_path / "runs"), str(tmp_path / "out"),
+                                    {report_jobs.EMBEDDED: dataset}, "test", log=lambda _: None)
   assert "stopped early" in results["interrupted"]
   assert results["tables"] == {}
   assert "Interrupted: training of tiny_cnn stopped early" in (tmp_path / "out" / "table.md").read_text()
@@ -290,7 +290,7 @@ def test_leave_one_source_out_table_heads_the_report(tmp_path):
         group = "cry" if example["label"] == 1 else ("music" if n % 4 < 2 else "animals")
         music_windows += group == "music"
         out.writerow((example["source_id"].decode(), group, f"{group}/x", split))
-  loso = reproduce.leave_one_source_out(
+  loso = loso_table.leave_one_source_out(
       dataset, str(tmp_path / "loso"), ["0"], epochs=1, log=lambda _: None,
       extra_flags=[f"--config={TINY_CONFIG}", "--groups=music", f"--media_dir={media}",
                    "--recall=0.8"])
@@ -305,12 +305,12 @@ def test_leave_one_source_out_table_heads_the_report(tmp_path):
   assert text.index("never heard in training") < text.index("| music |")
   assert "keeps 80% of the validation cries" in text
   # A finished run of another config is refused, not reported as this one's.
-  again = reproduce.leave_one_source_out(
+  again = loso_table.leave_one_source_out(
       dataset, str(tmp_path / "loso"), ["0"], epochs=2, log=lambda _: None,
       extra_flags=[f"--config={TINY_CONFIG}", "--groups=music", f"--media_dir={media}"])
   assert again["status"].startswith("failed with exit code 1"), again
   # Half of the group not held out: its own runs, and only the rest counted.
-  heard = reproduce.leave_one_source_out(
+  heard = loso_table.leave_one_source_out(
       dataset, str(tmp_path / "loso"), ["0"], epochs=1, log=lambda _: None,
       extra_flags=[f"--config={TINY_CONFIG}", "--groups=music", f"--media_dir={media}",
                    "--include_all=false", "--heard_share=0.5"])
