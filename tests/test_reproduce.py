@@ -12,7 +12,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from benchmarks import reproduce
+from benchmarks import job_run, loso_table, report_jobs, report_runner, report_table, run_metrics
 from preprocess import real_audio as recipe
 from preprocess import sources
 import synthetic_dataset
@@ -29,21 +29,21 @@ def report(tmp_path_factory):
   dataset = synthetic_dataset.write(str(root / "dataset"))
   base = (("dataset_dir", dataset), ("num_epochs", 1))
   jobs = [
-      reproduce.Job("tiny_cnn", "Tiny CNN", TINY_CONFIG, reproduce.EMBEDDED, base, None),
-      reproduce.Job("tiny_svm", "Tiny SVM", TINY_CONFIG, reproduce.EMBEDDED,
-                    base + (("model", "svm"), ("loss", "hinge"),
-                            ("model_kwargs", ml_collections.ConfigDict())), "0.845"),
-      reproduce.Job("broken", "Broken", TINY_CONFIG, reproduce.EMBEDDED,
-                    base + (("model", "no_such_model"),), None),
+      report_jobs.Job("tiny_cnn", "Tiny CNN", TINY_CONFIG, report_jobs.EMBEDDED, base, None),
+      report_jobs.Job("tiny_svm", "Tiny SVM", TINY_CONFIG, report_jobs.EMBEDDED,
+                      base + (("model", "svm"), ("loss", "hinge"),
+                              ("model_kwargs", ml_collections.ConfigDict())), "0.845"),
+      report_jobs.Job("broken", "Broken", TINY_CONFIG, report_jobs.EMBEDDED,
+                      base + (("model", "no_such_model"),), None),
   ]
   lines = []
-  results = reproduce.reproduce(jobs, str(root / "runs"), str(root / "out"),
-                                {reproduce.EMBEDDED: dataset}, "test", log=lines.append)
+  results = report_runner.reproduce(jobs, str(root / "runs"), str(root / "out"),
+                                    {report_jobs.EMBEDDED: dataset}, "test", log=lines.append)
   return {"root": root, "jobs": jobs, "results": results, "log": lines}
 
 
 def _rows(report):
-  return {r["name"]: r for r in report["results"]["tables"][reproduce.EMBEDDED]["rows"]}
+  return {r["name"]: r for r in report["results"]["tables"][report_jobs.EMBEDDED]["rows"]}
 
 
 def test_report_rows_hold_the_evaluation_of_the_best_checkpoint(report):
@@ -51,7 +51,7 @@ def test_report_rows_hold_the_evaluation_of_the_best_checkpoint(report):
   for name in ("tiny_cnn", "tiny_svm"):
     row = rows[name]
     assert row["status"] == "ok", row["status"]
-    workdir = report["root"] / "runs" / reproduce.EMBEDDED / name
+    workdir = report["root"] / "runs" / report_jobs.EMBEDDED / name
     with open(workdir / "eval" / "test" / "metrics.json") as f:
       evaluated = json.load(f)
     assert row["test"]["f1"] == pytest.approx(evaluated["f1"])
@@ -60,7 +60,7 @@ def test_report_rows_hold_the_evaluation_of_the_best_checkpoint(report):
     assert row["params"] > 0 and row["flops_per_example"] > 0
     # One epoch: one validation point, at epoch 1.
     assert [e for e, _ in row["val_curve"]] == [1.0]
-    rates = [r["examples_per_s"] for r in reproduce.read_metrics(str(workdir)) if r["kind"] == "train"]
+    rates = [r["examples_per_s"] for r in run_metrics.read_metrics(str(workdir)) if r["kind"] == "train"]
     assert row["train_examples_per_s"] == pytest.approx(statistics.median(rates))
   assert rows["tiny_svm"]["params"] == 79   # 78 MFCC stats + bias
   assert rows["tiny_cnn"]["modalities"] == ["audio"]
@@ -78,7 +78,7 @@ def test_report_files_table_json_and_png(report):
   rows = _rows(report)
   cnn_line = next(line for line in table.splitlines() if line.startswith("| Tiny CNN |"))
   cells = [c.strip() for c in cnn_line.strip("|").split("|")]
-  assert len(cells) == len(reproduce.TABLE_HEADER.strip("|").split("|"))
+  assert len(cells) == len(report_table.TABLE_HEADER.strip("|").split("|"))
   assert cells[1] == "audio"
   assert cells[2] == f"{rows['tiny_cnn']['test']['f1']:.3f}"
   assert cells[-2] == "1 (1)" and cells[-1] == "—"
@@ -88,7 +88,7 @@ def test_report_files_table_json_and_png(report):
   assert "train 64 (32 crying), validation 24 (12 crying), test 24 (12 crying)" in table
 
   saved = json.loads((out / "results.json").read_text())
-  saved_rows = saved["tables"][reproduce.EMBEDDED]["rows"]
+  saved_rows = saved["tables"][report_jobs.EMBEDDED]["rows"]
   assert [r["name"] for r in saved_rows] == ["tiny_cnn", "tiny_svm", "broken"]
   assert all("traceback" not in r for r in saved_rows)
 
@@ -102,10 +102,10 @@ def test_report_files_table_json_and_png(report):
 
 def test_report_does_not_retrain_a_finished_run(report):
   job = report["jobs"][0]
-  workdir = report["root"] / "runs" / reproduce.EMBEDDED / job.name
+  workdir = report["root"] / "runs" / report_jobs.EMBEDDED / job.name
   metrics_before = (workdir / "metrics.jsonl").read_text()
   lines = []
-  row = reproduce.run_job(job, str(workdir), lines.append)
+  row = job_run.run_job(job, str(workdir), lines.append)
   assert row["status"] == "ok" and row["trained_now"] is False
   assert (workdir / "metrics.jsonl").read_text() == metrics_before
   assert row["test"]["f1"] == pytest.approx(_rows(report)["tiny_cnn"]["test"]["f1"])
@@ -113,14 +113,14 @@ def test_report_does_not_retrain_a_finished_run(report):
 
 def test_study_jobs_cover_every_registered_model_and_the_study_numbers():
   from babycry_jax import models
-  jobs = reproduce.study_jobs("data/x", epochs=3)
+  jobs = report_jobs.study_jobs("data/x", epochs=3)
   assert sorted(j.name for j in jobs) == models.names()
   by_name = {j.name: j for j in jobs}
   assert by_name["fusion_cnn_3dcnn_lstm"].study_val_f1 == "0.905"
   assert by_name["cnn2"].study_val_f1 is None
   assert dict(by_name["svm"].overrides)["num_epochs"] == 3
   with pytest.raises(ValueError, match="unknown model"):
-    reproduce.study_jobs("data/x", ["cnn7"])
+    report_jobs.study_jobs("data/x", ["cnn7"])
 
 
 def test_table_formats_fusion_columns_and_failures():
@@ -129,7 +129,7 @@ def test_table_formats_fusion_columns_and_failures():
          "test_f1_audio_only": 0.8, "test_f1_video_only": 0.55, "params": 3639572,
          "flops_per_example": 473.3e6, "train_examples_per_s": 41.26, "num_epochs": 20,
          "best_epoch": 17.0, "study_val_f1": "0.87"}
-  line = reproduce.table_rows([row])[2]
+  line = report_table.table_rows([row])[2]
   assert line == ("| CNN+CNN+FC | audio+video | 0.912 | 0.900 | 0.920 | 0.930 | 0.970 | 0.800 | "
                   "0.550 | 3,639,572 | 473M | 41.3 | 20 (17) | 0.87 |")
 
@@ -260,12 +260,12 @@ def test_recipe_over_the_real_corpora_counts_per_label(shared_data, tmp_path):
 def test_report_stops_when_a_training_ends_early(tmp_path, monkeypatch):
   from babycry_jax import trainer
   dataset = synthetic_dataset.write(str(tmp_path / "dataset"))
-  job = reproduce.Job("tiny_cnn", "Tiny CNN", TINY_CONFIG, reproduce.EMBEDDED,
-                      (("dataset_dir", dataset), ("num_epochs", 1)))
+  job = report_jobs.Job("tiny_cnn", "Tiny CNN", TINY_CONFIG, report_jobs.EMBEDDED,
+                        (("dataset_dir", dataset), ("num_epochs", 1)))
   # A preempted trainer returns before its last step, as this stand-in does.
   monkeypatch.setattr(trainer, "train_and_evaluate", lambda config, workdir: {})
-  results = reproduce.reproduce([job, job], str(tmp_path / "runs"), str(tmp_path / "out"),
-                                {reproduce.EMBEDDED: dataset}, "test", log=lambda _: None)
+  results = report_runner.reproduce([job, job], str(tmp_path / "runs"), str(tmp_path / "out"),
+                                    {report_jobs.EMBEDDED: dataset}, "test", log=lambda _: None)
   assert "stopped early" in results["interrupted"]
   assert results["tables"] == {}
   assert "Interrupted: training of tiny_cnn stopped early" in (tmp_path / "out" / "table.md").read_text()
@@ -290,7 +290,7 @@ def test_leave_one_source_out_table_heads_the_report(tmp_path):
         group = "cry" if example["label"] == 1 else ("music" if n % 4 < 2 else "animals")
         music_windows += group == "music"
         out.writerow((example["source_id"].decode(), group, f"{group}/x", split))
-  loso = reproduce.leave_one_source_out(
+  loso = loso_table.leave_one_source_out(
       dataset, str(tmp_path / "loso"), ["0"], epochs=1, log=lambda _: None,
       extra_flags=[f"--config={TINY_CONFIG}", "--groups=music", f"--media_dir={media}",
                    "--recall=0.8"])
@@ -300,17 +300,17 @@ def test_leave_one_source_out_table_heads_the_report(tmp_path):
   # Every music window, from every split, is in the held-out run's test split.
   assert runs[1]["false_alarms"]["music"]["windows"] == music_windows > 0
   assert "| music |" in loso["table_md"]
-  text = reproduce.render_markdown({"generated": "now", "command": "test", "machine": "here",
-                                    "tables": {}, "leave_one_source_out": loso})
+  text = report_table.render_markdown({"generated": "now", "command": "test", "machine": "here",
+                                       "tables": {}, "leave_one_source_out": loso})
   assert text.index("never heard in training") < text.index("| music |")
   assert "keeps 80% of the validation cries" in text
   # A finished run of another config is refused, not reported as this one's.
-  again = reproduce.leave_one_source_out(
+  again = loso_table.leave_one_source_out(
       dataset, str(tmp_path / "loso"), ["0"], epochs=2, log=lambda _: None,
       extra_flags=[f"--config={TINY_CONFIG}", "--groups=music", f"--media_dir={media}"])
   assert again["status"].startswith("failed with exit code 1"), again
   # Half of the group not held out: its own runs, and only the rest counted.
-  heard = reproduce.leave_one_source_out(
+  heard = loso_table.leave_one_source_out(
       dataset, str(tmp_path / "loso"), ["0"], epochs=1, log=lambda _: None,
       extra_flags=[f"--config={TINY_CONFIG}", "--groups=music", f"--media_dir={media}",
                    "--include_all=false", "--heard_share=0.5"])
