@@ -1,6 +1,6 @@
 """Leave-one-source-out runs on the real-world dataset: what `python -m benchmarks.real_world` does.
 
-For each negative source group (preprocess.real_world.SOURCE_GROUPS, or the
+For each negative source group (preprocess.real_world_sources.SOURCE_GROUPS, or the
 pseudo-group of the recordings whose licence forbids commercial use) a dataset
 without that group is written (preprocess.leave_source_out), the config is trained
 on it, the threshold that keeps `recall` of the validation cries (babies never
@@ -21,7 +21,7 @@ import numpy as np
 
 from babycry_jax import checkpointing, evaluation, metrics, runs, source_report, trainer
 from babycry_jax.data import storage
-from preprocess import leave_source_out, real_world
+from preprocess import leave_source_out, real_world_sources
 
 ALL = "none"   # the run that holds nothing out
 
@@ -184,8 +184,8 @@ def held_out_sources(sources: dict, group: str, heard_share: float) -> tuple[dic
   Raises:
     ValueError: the heard share leaves no recording of the group held out.
   """
-  if group == real_world.NON_COMMERCIAL:
-    sources = real_world.by_licence(sources)
+  if group == real_world_sources.NON_COMMERCIAL:
+    sources = real_world_sources.by_licence(sources)
   if not heard_share:
     return sources, {}, ""
   sources = leave_source_out.with_heard_share(sources, group, heard_share)

@@ -3,7 +3,7 @@ r"""Leave-one-source-out false alarms on the real-world dataset (`python -m benc
   python -m benchmarks.real_world --dataset data/real_world --workdir runs/real_world_loso \
       [--config configs/real_world.py] [--groups music,animals] [--recall 0.9] [--seeds 0,1,2]
 
-For each negative source group (preprocess.real_world.SOURCE_GROUPS) it writes a
+For each negative source group (preprocess.real_world_sources.SOURCE_GROUPS) it writes a
 dataset without that group (preprocess.leave_source_out), trains the config on
 it, picks the threshold that keeps `--recall` of the validation cries (babies
 never heard in training) and measures at that threshold the false-alarm rate on
@@ -29,15 +29,15 @@ from ml_collections import config_flags
 
 from babycry_jax import console
 from benchmarks import leave_one_out
-from preprocess import real_world
+from preprocess import real_world, real_world_sources
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", "configs/real_world.py", "Training config of every run.")
 flags.DEFINE_string("dataset", "data/real_world", "A dataset built by preprocess.real_world_recipe.")
 flags.DEFINE_string("media_dir", None, "Its media dir with sources.csv (default: <dataset>_media).")
 flags.DEFINE_string("workdir", "runs/real_world_loso_cnn_pool", "Where datasets, runs and the table go.")
-flags.DEFINE_list("groups", list(real_world.SOURCE_GROUPS),
-                  f"Source groups to hold out in turn (or {real_world.NON_COMMERCIAL}).")
+flags.DEFINE_list("groups", list(real_world_sources.SOURCE_GROUPS),
+                  f"Source groups to hold out in turn (or {real_world_sources.NON_COMMERCIAL}).")
 flags.DEFINE_float("recall", 0.9, "Recall on validation cries that sets each run's threshold.")
 flags.DEFINE_bool("include_all", True, "Also train on every group and report test rates.")
 flags.DEFINE_list("seeds", ["0"], "Train every run once per seed (config.seed) and average.")
@@ -47,7 +47,7 @@ flags.DEFINE_float("heard_share", 0.0, "Share of each held-out group's recording
 
 def _problems() -> list[str]:
   """What is wrong with the flags, each named."""
-  known = list(real_world.SOURCE_GROUPS) + [real_world.NON_COMMERCIAL]
+  known = list(real_world_sources.SOURCE_GROUPS) + [real_world_sources.NON_COMMERCIAL]
   unknown = sorted(set(FLAGS.groups) - set(known))
   problems = [f"unknown groups {unknown} (choose from {known})"] if unknown else []
   if not 0.0 < FLAGS.recall <= 1.0:

@@ -9,7 +9,7 @@ What goes in (every window is real recorded sound; see shared/data READMEs):
               the cry's last 4 s at a random SNR in a real background
               recording of the cry's own split, with a random gain and, half
               of the time, a random low- or high-pass filter (phone and room).
-  not_crying  hard negatives in eight source groups (SOURCE_GROUPS): human
+  not_crying  hard negatives in eight source groups (real_world_sources.SOURCE_GROUPS): human
               non-speech (ESC-50 laughing, coughing, snoring, ...), animals,
               domestic sounds (ESC-50 interior, building noise SNU-B36-50),
               urban, music, adult speech, children's speech, background noise.
@@ -51,6 +51,7 @@ import scipy.signal
 
 from babycry_jax.data import media_audio, media_probe, schema
 from preprocess import fsdd_concat, mixing, real_audio, recipe_inputs, splits
+from preprocess.real_world_sources import ESC50_SOURCE_GROUP, REAL_AUDIO_SOURCE_GROUP
 
 RECIPE_VERSION = 1
 REAL_AUDIO_LINK, REAL_WORLD_LINK = "real_audio", "real_world"
@@ -58,42 +59,6 @@ MIX_OUT, FSDD_OUT = "cry_mixtures", "fsdd_concat"
 MANIFEST_FILE, SOURCES_FILE, MIXTURES_FILE, RECIPE_FILE = (
     "manifest.csv", "sources.csv", "mixtures.csv", "recipe.json")
 
-# The negative source groups, held out one at a time by leave-one-source-out evaluation.
-SOURCE_GROUPS = ("human_non_speech", "animals", "domestic", "urban", "music", "adult_speech",
-                 "children_speech", "background_noise")
-# ESC-50's own five major categories, minus ESC-10 (absent from the data).
-ESC50_SOURCE_GROUP = {
-    **dict.fromkeys(["pig", "cow", "frog", "cat", "hen", "insects", "sheep", "crow"], "animals"),
-    **dict.fromkeys(["crickets", "chirping_birds", "water_drops", "wind", "pouring_water",
-                     "toilet_flush", "thunderstorm"], "background_noise"),
-    **dict.fromkeys(["clapping", "breathing", "coughing", "footsteps", "laughing",
-                     "brushing_teeth", "snoring", "drinking_sipping"], "human_non_speech"),
-    **dict.fromkeys(["door_wood_knock", "mouse_click", "keyboard_typing", "door_wood_creaks",
-                     "can_opening", "washing_machine", "vacuum_cleaner", "clock_alarm",
-                     "glass_breaking"], "domestic"),
-    **dict.fromkeys(["car_horn", "engine", "train", "church_bells", "airplane", "fireworks",
-                     "hand_saw", "siren"], "urban"),
-}
-# real_audio files outside Donate-a-cry and FSDD, by file stem (prefix match).
-REAL_AUDIO_SOURCE_GROUP = {
-    "arctic_": "adult_speech", "cmu_arctic_": "adult_speech", "german_speech": "adult_speech",
-    "198-209": "adult_speech", "3436-172162": "adult_speech", "5703-47212": "adult_speech",
-    "doing_the_dishes": "background_noise", "exercise_bike": "background_noise",
-    "singing": "music", "147793__": "music", "442789__": "music", "Hungarian_Dance": "music",
-    "Karissa_Hobbs": "music", "Kevin_MacLeod": "music", "admiralbob77": "music",
-    "sorohanro": "music", "456440__": "animals", "glacier-bay-humpback": "animals",
-    "pibble": "animals",
-}
-# Recordings whose licence forbids commercial use, or does not say that it allows it, by path
-# prefix (shared/data READMEs): ESC-50 (CC BY-NC 3.0), four librosa examples (CC BY-NC) and two
-# household recordings the data's README leaves at "research/test use". NON_COMMERCIAL names
-# them as one group that leaving sources out can hold out (the cost of training without them).
-NON_COMMERCIAL = "non_commercial"
-NON_COMMERCIAL_PREFIXES = (
-    "real_world/esc50_other/", "real_audio/librosa_misc/147793__",
-    "real_audio/librosa_misc/442789__", "real_audio/librosa_misc/admiralbob77",
-    "real_audio/librosa_misc/pibble", "real_audio/household_speech/singing",
-    "real_audio/household_speech/german_speech")
 # Background recordings cries are mixed into (long, steady, no speech in the foreground).
 MIX_BACKGROUND_FOLDERS = ("real_world/noise_backgrounds", "real_audio/household_speech/doing_the_dishes",
                           "real_audio/household_speech/exercise_bike", "real_world/snu_b36_50")
@@ -382,14 +347,6 @@ def read_sources(media_dir: str | os.PathLike) -> dict[str, dict[str, str]]:
   """path -> {source_group, category, expected_split} from sources.csv."""
   with open(pathlib.Path(media_dir) / SOURCES_FILE, newline="") as f:
     return {line["path"]: line for line in csv.DictReader(f)}
-
-
-def by_licence(sources: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-  """sources with every non-commercial recording in the group NON_COMMERCIAL (the cry mixtures'
-  backgrounds all allow commercial use, so every cry keeps its place)."""
-  return {path: dict(source, source_group=NON_COMMERCIAL)
-          if path.startswith(NON_COMMERCIAL_PREFIXES) else source
-          for path, source in sources.items()}
 
 
 def build(shared_dir: str | os.PathLike, output_dir: str, media_dir: Optional[str] = None, *,

@@ -269,7 +269,7 @@ def test_leave_one_source_out_names_each_bad_flag():
 
 def test_the_non_commercial_group_is_every_recording_whose_licence_forbids_commercial_use():
   from benchmarks import leave_one_out
-  from preprocess import real_world
+  from preprocess import real_world_sources
   sources = {path: {"source_group": group, "category": category} for path, group, category in (
       ("real_world/esc50_other/cat/4-1-A-5.flac", "animals", "esc50/cat"),
       ("real_audio/librosa_misc/pibble.ogg", "animals", "librosa_misc"),
@@ -277,7 +277,7 @@ def test_the_non_commercial_group_is_every_recording_whose_licence_forbids_comme
        "animals", "librosa_misc"),
       ("real_world/child_speech/SPEAKER1/1.flac", "children_speech", "child_speech"),
       ("cry_mixtures/mix_0001.wav", "cry_mixture", "mix/domestic"))}
-  relabelled, tag, folder = leave_one_out.held_out_sources(sources, real_world.NON_COMMERCIAL, 0.0)
+  relabelled, tag, folder = leave_one_out.held_out_sources(sources, real_world_sources.NON_COMMERCIAL, 0.0)
   assert [s["source_group"] for s in relabelled.values()] == [
       "non_commercial", "non_commercial", "animals", "children_speech", "cry_mixture"]
   assert tag == {} and folder == "" and sources["real_world/esc50_other/cat/4-1-A-5.flac"][

@@ -5,7 +5,7 @@ import csv
 
 import pytest
 
-from preprocess import real_world
+from preprocess import real_world, real_world_sources
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_groups_never_cross_splits_and_labels_are_balanced(media_dir):
   labels = collections.Counter(line["label"] for line in manifest)
   assert abs(labels["crying"] - labels["not_crying"]) < 0.1 * len(manifest)
   present = {s["source_group"] for s in sources.values()}
-  assert set(real_world.SOURCE_GROUPS) <= present
+  assert set(real_world_sources.SOURCE_GROUPS) <= present
   # Laughing, coughing and snoring are there as hard negatives.
   categories = {s["category"] for s in sources.values()}
   assert {"esc50/laughing", "esc50/coughing", "esc50/snoring", "esc50/cat", "esc50/siren"} <= categories
