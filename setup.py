@@ -1,7 +1,7 @@
 """babycry_jax: infant-cry detection from aligned audio and video, in JAX/Flax."""
 import setuptools
 
-# Versions checked to install and work together on Python 3.11 (CPU); see README.
+# Versions checked to install and work together on Python 3.11 (CPU).
 INSTALL_REQUIRES = [
     "jax==0.10.2",
     "jaxlib==0.10.2",
@@ -35,7 +35,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["babycry_jax*", "preprocess*", "configs*", "benchmarks*"]),
     # The shipped model (babycry_jax.shipped_model): variables, config, stats, validation record.
     package_data={"babycry_jax": ["pretrained/*/*"]},
-    python_requires=">=3.10",
+    python_requires=">=3.11",
     install_requires=INSTALL_REQUIRES,
     extras_require={
         # Launching on Dataflow: its client and Beam's credentialed Cloud Storage filesystem. Its

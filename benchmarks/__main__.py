@@ -9,7 +9,7 @@ separate venv (benchmarks/tf_env.py), created on first use. Each benchmark run
 replaces its own file, DIR/<benchmark>.json (default benchmarks/results/), and
 leaves the others. The markdown table printed at the end (machine, date, one
 row per measurement, goal met or not) holds this run's rows; --table prints the
-one of every file in DIR, which the README carries.
+one of every file in DIR, which docs/benchmarks.md carries.
 """
 from __future__ import annotations
 

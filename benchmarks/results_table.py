@@ -1,4 +1,4 @@
-"""The markdown table of benchmark results the README carries: one row per measurement."""
+"""The markdown table of benchmark results docs/benchmarks.md carries: one row per measurement."""
 from __future__ import annotations
 
 from typing import Any

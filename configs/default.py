@@ -47,7 +47,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   # Regularisation beyond the study.
   # Hiding a track now and then and shifting audio and video together lifted the
-  # embedded default's test F1 from 0.88 to 0.91 (README, Results).
+  # embedded default's test F1 from 0.88 to 0.91 (docs/reproducing.md).
   c.modality_dropout = 0.2   # chance to hide one modality of an example (fusion models only)
   c.augment = ml_collections.ConfigDict(dict(
       spec_augment=False, time_shift=True, flip=False, mixup_alpha=0.0,

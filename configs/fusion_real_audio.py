@@ -1,5 +1,5 @@
 """fusion_pool_3dcnn on the embedded default, its audio branch starting from the shipped
-model: a cnn_pool trained on real recordings (README, the real-world recipe).
+model: a cnn_pool trained on real recordings (docs/real_world.md).
 
 The video branch and the head learn from the embedded default's generated media; the
 audio branch starts knowing real sound (cries, speech, music, animals, household and

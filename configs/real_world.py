@@ -7,10 +7,11 @@ then train:
   python -m babycry_jax.train --config configs/real_world.py --workdir runs/rw_cnn_pool
 
 Audio only. It beat the study's LSTM (configs/real_world_lstm.py) on validation
-(README, real-world recipe), so it is the recipe's model, and the shipped one.
+(docs/real_world.md), so it is the recipe's model, and the shipped one.
 
 `--config.model_kwargs.pooling=mean` pools by the mean instead; `--config.augment.spec_augment=True`
-adds SpecAugment masks (it raised false alarms on unseen animals: README, leave one source out).
+adds SpecAugment masks (it raised false alarms on unseen animals: docs/real_world.md, leave one
+source out).
 """
 from typing import Optional
 
@@ -27,16 +28,17 @@ def get_config(dataset_dir: Optional[str] = None) -> ml_collections.ConfigDict:
   # A home detector hears sources training never had, at levels it never had: half
   # of each batch's windows get another negative mixed in at 0-20 dB, and every
   # window a random level (+-24 dB) and spectral tilt (+-10 dB). Leave-one-source-out
-  # (README) measured the trade: far fewer false alarms on unseen quiet building
-  # noise, more on unseen laughter, coughs and street sounds.
+  # (docs/real_world.md) measured the trade: far fewer false alarms on unseen quiet
+  # building noise, more on unseen laughter, coughs and street sounds.
   c.augment.negative_mix = 0.5
   c.augment.gain_db = 24.0
   c.augment.tilt_db = 10.0
   # What a cry is, more than what the known negatives are not (each measured by leaving
-  # sources out, README): the whole 4 s window; the conv features kept per frequency band,
-  # so where the harmonics sit counts; two 1-D convs over the time steps, so a step knows
-  # the second around it; and half of the negatives warped (moved along the mel axis,
-  # faster or slower, backwards) into sounds training never had, all labelled not crying.
+  # sources out, docs/real_world.md): the whole 4 s window; the conv features kept per
+  # frequency band, so where the harmonics sit counts; two 1-D convs over the time steps,
+  # so a step knows the second around it; and half of the negatives warped (moved along
+  # the mel axis, faster or slower, backwards) into sounds training never had, all
+  # labelled not crying.
   c.audio_frames = 400
   c.model_kwargs.frequency_pooling = "flatten"
   c.model_kwargs.context_kernels = (5, 5)

@@ -7,7 +7,7 @@ then train:
   python -m babycry_jax.train --config configs/real_world_lstm.py --workdir runs/rw_lstm
 
 Audio only (the corpora have no video); the comparison with configs/real_world.py's
-cnn_pool is in the README. A dataset made elsewhere can be named after a colon.
+cnn_pool is in docs/real_world.md. A dataset made elsewhere can be named after a colon.
 """
 from typing import Optional
 

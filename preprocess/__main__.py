@@ -6,7 +6,7 @@ or Spark job server, or Beam's local job service), `--runner=DataflowRunner
 --project=P --region=R --temp_location=gs://... --setup_file=./setup.py`.
 Workers write the shards themselves, so they must be able to read the inputs
 and write --output (a gs:// URL on Dataflow); the launcher writes only the
-small metadata files. See README, "Preprocessing on a cluster".
+small metadata files. See docs/preprocessing.md, "On a cluster".
 
 Exit status: 0 when the dataset was written (failed inputs are listed in its
 errors.jsonl), 1 when the job refused or failed (output exists, unreadable

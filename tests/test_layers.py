@@ -1,4 +1,4 @@
-"""The three floors hold: data contract < library < commands (see README, How the pieces fit).
+"""The three floors hold: data contract < library < commands (see docs/layout.md).
 
 Every import in the project's packages is read from the source (module level
 and inside functions alike), so a lazy import cannot slip past.
@@ -58,7 +58,7 @@ def _floor(name: str) -> str:
 
 
 def _allowed(importer: str, imported: str) -> bool:
-  """May `importer` import `imported`? Lower floors only; packages as drawn in the README."""
+  """May `importer` import `imported`? Lower floors only; packages as drawn in docs/layout.md."""
   if _floor(imported) == "command":
     return False  # nothing imports a command, a command least of all
   if _floor(importer) == "command":
