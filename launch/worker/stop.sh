@@ -6,11 +6,14 @@ if [ ! -s "$logs/train.pid" ]; then
   exit 0
 fi
 group=$(cat "$logs/train.pid")
-if ! kill -TERM -- "-$group" 2>/dev/null; then
+if ! kill -0 -- "-$group" 2>/dev/null; then
   echo "$(hostname): training had already ended"
   rm -f "$logs/train.pid"
   exit 0
 fi
+# Marked before the signal, so that a watching 'launch.sh run' never takes it for a preemption.
+touch "$logs/train.stopped"
+kill -TERM -- "-$group" 2>/dev/null || true
 waited_s=0
 while kill -0 -- "-$group" 2>/dev/null && [ "$waited_s" -lt "$GRACE_S" ]; do
   sleep 1
@@ -21,5 +24,4 @@ if kill -KILL -- "-$group" 2>/dev/null; then
 else
   echo "$(hostname): training stopped"
 fi
-echo stopped > "$logs/train.exit"
 rm -f "$logs/train.pid"

@@ -9,7 +9,7 @@ if [ -s "$logs/train.pid" ] && kill -0 -- "-$(cat "$logs/train.pid")" 2>/dev/nul
     "run 'launch.sh stop' first" >&2
   exit 1
 fi
-rm -f "$logs/train.pid" "$logs/train.exit"
+rm -f "$logs/train.pid" "$logs/train.exit" "$logs/train.stopped"
 cat > "$logs/run_trainer.sh" <<'WRAPPER'
 # Runs the trainer in the process group this shell leads (stop signals the group), and
 # records how it ended in train.exit: its exit status, or "terminated" when a SIGTERM came
