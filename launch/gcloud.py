@@ -31,7 +31,7 @@ class Runner:
     if self.dry_run:
       print(shlex.join(argv), flush=True)
       return 0
-    print(f"+ {shlex.join(argv)}", file=sys.stderr, flush=True)
+    print(f"+ {shlex.join(_short(argv))}", file=sys.stderr, flush=True)
     status = self._call(argv).returncode
     if check and status:
       raise LaunchError(f"{shlex.join(argv[:5])} failed with exit status {status}", status)
@@ -48,6 +48,13 @@ class Runner:
       return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=capture, text=True)
     except FileNotFoundError:
       raise LaunchError(f"{argv[0]} not found: install the Google Cloud CLI or set GCLOUD") from None
+
+
+def _short(argv: list) -> list:
+  """argv with each multi-line script shown by its size (a dry run prints it whole)."""
+  return [word if "\n" not in word else
+          f"{word.split('=', 1)[0]}=<a script of {word.count(chr(10)) + 1} lines: --dry-run prints it>"
+          for word in argv]
 
 
 def _last_line(text: str) -> str:

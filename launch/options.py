@@ -89,7 +89,7 @@ def add_target(parser: argparse.ArgumentParser, create: bool = False) -> None:
                      help="Google Cloud project (BABYCRY_TPU_PROJECT; else gcloud's default)")
   group.add_argument("--ssh_flags", action="append", default=[], metavar="FLAGS",
                      help="extra flags for every 'tpu-vm ssh' and 'scp', e.g. "
-                          "--ssh_flags=--internal-ip or --ssh_flags=--tunnel-through-iap "
+                          "--ssh_flags=--internal-ip or --ssh_flags=--strict-host-key-checking=no "
                           "(BABYCRY_TPU_SSH_FLAGS; repeatable)")
   if create:
     group.add_argument("--create_flags", action="append", default=[], metavar="FLAGS",

@@ -71,8 +71,8 @@ def test_create_and_ssh_flags_pass_through(fake):
                                   "--subnetwork=tpu-sub", "--internal-ips", "--network=corp",
                                   "--scopes=cloud-platform"]
   fake.run_ok("stop", *NAME_ZONE, "--ssh_flags=--internal-ip",
-              extra_env={"BABYCRY_TPU_SSH_FLAGS": "--tunnel-through-iap"})
-  assert fake.argvs()[-1][5:9] == [ZONE, "--worker=all", "--tunnel-through-iap", "--internal-ip"]
+              extra_env={"BABYCRY_TPU_SSH_FLAGS": "--strict-host-key-checking=no"})
+  assert fake.argvs()[-1][5:9] == [ZONE, "--worker=all", "--strict-host-key-checking=no", "--internal-ip"]
 
 
 def test_queued_create_waits_for_active(fake):
@@ -93,7 +93,7 @@ def test_queued_create_waits_for_active(fake):
 
 
 @pytest.mark.parametrize("final, detail", [
-    ("FAILED", "(no v5litepod-16 capacity in the zone)"), ("SUSPENDED", ""),
+    ("FAILED", "(no capacity for this accelerator type in the zone)"), ("SUSPENDED", ""),
 ])
 def test_queued_create_stops_on_failed_or_suspended(fake, final, detail):
   result = fake.run("create", *NAME_ZONE, "--accelerator_type=v5litepod-16", "--queued",

@@ -91,7 +91,7 @@ def describe_queued():
     make_node(resource["argv"], "runtime-version")
   out = {"name": resource["argv"][0], "state": {"state": state}}
   if state == "FAILED":
-    out["state"]["failedData"] = {"error": {"message": "no v5litepod-16 capacity in the zone"}}
+    out["state"]["failedData"] = {"error": {"message": "no capacity for this accelerator type in the zone"}}
   print(json.dumps(out))
   return 0
 
