@@ -146,6 +146,10 @@ def main(argv: list) -> int:
     epilog = (arguments.TRAINING_EPILOG + "\n\n" if command.overrides else "") + _TPU_HELP
     parser = Parser(name, command.description, epilog)
     command.configure(parser)
+    extras = ((" [--config.FIELD=VALUE ...]" if command.overrides else "")
+              + (" [-- ARGS ...]" if command.passthrough else ""))
+    if extras:
+      parser.usage = parser.format_usage().split(": ", 1)[1].rstrip() + extras
     passthrough = []
     if command.passthrough and "--" in words:
       words, passthrough = words[:words.index("--")], words[words.index("--") + 1:]

@@ -8,8 +8,9 @@ Each watch looks at the node's state, then at every worker's training status (re
   every worker failed with 1   -> the trainer's own error (a bad config, a diverged loss): no
                                   retry, since it would fail again (exit 1)
   node PREEMPTED/TERMINATED/gone, a worker failed otherwise, lost, terminated or absent, or
-  workers that do not answer for 3 looks -> a retry: the node is replaced when it is lost,
-  the training on the others is stopped, then set up and started again.
+  workers that do not answer for 3 looks -> a retry: the training still running elsewhere is
+  stopped; a lost node, or one with workers that do not answer, is deleted and created
+  again; then the workers are set up and training starts again.
 """
 from __future__ import annotations
 
@@ -29,9 +30,11 @@ _STOP_GRACE_S = 60
 
 @dataclasses.dataclass
 class Outcome:
-  """How one attempt ended: `status` is the exit status when no retry should follow."""
+  """How one attempt ended: `status` is the exit status when no retry should follow;
+  `replace_vm` says the VM itself is broken, to be deleted before the next attempt."""
   reason: str
   status: int | None = None
+  replace_vm: bool = False
 
 
 @dataclasses.dataclass
@@ -61,6 +64,8 @@ class Supervisor:
         return 1
       say(f"{outcome.reason}; retry {retries} of {self.max_retries} in {self.poll_s:g}s")
       time.sleep(self.poll_s)
+      if outcome.replace_vm:
+        self.replace_vm()
 
   def attempt(self) -> Outcome:
     """Gets the TPU VM ready, starts (or adopts) training and watches it to its end."""
@@ -98,7 +103,8 @@ class Supervisor:
         say(f"{len(statuses)} of {count} workers answered ({unanswered} of {_UNANSWERED_LOOKS})")
         if unanswered >= _UNANSWERED_LOOKS:
           self.stop_the_rest()
-          return Outcome(f"{count - len(statuses)} workers stopped answering")
+          return Outcome(f"{count - len(statuses)} of {count} workers stopped answering",
+                         replace_vm=True)
         continue
       unanswered = 0
       summary = _summary(statuses)
@@ -134,6 +140,14 @@ class Supervisor:
       say(f"deleting {self.cloud.target.name} (--delete_when_done)")
       self.cloud.delete(self.spec.queued, yes=True)
     return Outcome(f"training finished on all {count} workers", status=0)
+
+  def replace_vm(self) -> None:
+    """Deletes the VM so that the next attempt creates it again (a failure here is retried)."""
+    say(f"deleting {self.cloud.target.name} to create it again")
+    try:
+      self.cloud.delete(self.spec.queued, yes=True)
+    except LaunchError as e:
+      say(str(e))
 
   def stop_the_rest(self) -> None:
     """Stops what still runs (a trainer whose peer is gone waits for it forever)."""

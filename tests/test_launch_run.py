@@ -98,6 +98,32 @@ def test_run_gives_up_when_the_retries_are_spent(fake, tmp_path):
   assert [argv[3] for argv in fake.argvs()].count("create") == 1  # the VM itself was fine
 
 
+def test_run_replaces_a_vm_whose_host_stopped_answering(fake, tmp_path):
+  make_git_tree(tmp_path)
+  run = subprocess.Popen([str(tmp_path / "tree" / "launch.sh"), *RUN, "--config=c.py",
+                          "--workdir=gs://b/r", "--poll_s=0.05"],
+                         env={**fake.env, "FAKE_WORKERS": "2", "FAKE_TRAINER": "sleep:6"},
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  try:
+    pid_file = fake.home(1) / "babycry_jax_logs" / "train.pid"
+    deadline = time.monotonic() + 60
+    while not pid_file.exists():
+      assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+      time.sleep(0.05)
+    (fake.home(1) / "unreachable").touch()  # worker 1 goes down; the node stays READY
+    out, err = run.communicate(timeout=120)
+  finally:
+    if run.poll() is None:
+      run.kill()
+  assert run.returncode == 0, (out, err)
+  assert "1 of 2 workers answered (3 of 3)" in err
+  assert "1 of 2 workers stopped answering; retry 1 of 5" in err
+  assert "deleting cry to create it again" in err
+  verbs = [argv[3] for argv in fake.argvs() if argv[3] in ("create", "delete")]
+  assert verbs == ["create", "delete", "create"]
+  assert "training finished on all 2 workers" in err
+
+
 def test_run_through_a_queued_resource_and_delete_when_done(fake, tmp_path):
   result = _run(fake, tmp_path, "--queued", "--delete_when_done", FAKE_TRAINER="exit:0",
                 FAKE_QUEUED_STATES="WAITING_FOR_RESOURCES,ACTIVE")
@@ -134,3 +160,17 @@ def test_run_warns_about_a_workdir_a_new_vm_cannot_see(fake, tmp_path):
   result = _run(fake, tmp_path, workdir="runs/local", FAKE_TRAINER="exit:0")
   assert result.returncode == 0
   assert "warning: --workdir runs/local is not a gs:// URL" in result.stderr
+
+
+def test_the_doctor_says_what_fails_and_exits_1(tmp_path):
+  blocked = tmp_path / "a_file"
+  blocked.write_text("")
+  result = subprocess.run(
+      [sys.executable, "-m", "babycry_jax.doctor", "--platform=tpu", f"--workdir={blocked}/run"],
+      cwd=REPO_ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"), capture_output=True, text=True,
+      timeout=120)
+  assert result.returncode == 1
+  assert "ok   Python 3." in result.stdout
+  assert "cpu devices (cpu); expected tpu (is libtpu installed?)" in result.stdout
+  assert f"FAIL cannot write {blocked}/run" in result.stdout
+  assert result.stdout.rstrip().endswith("FAIL not ready") and "Traceback" not in result.stderr

@@ -2,8 +2,8 @@
 
 State lives in $FAKE_CLOUD: calls.jsonl (each argv), node.json (the TPU VM while it exists),
 queued.json (the queued resource: the states its describes will report, in turn) and
-workers/<i>/ (each worker's home). `tpu-vm ssh` runs the command with bash in each chosen
-worker's home, with $FAKE_WORKER_PATH first on PATH (a Python 3.10 `python3`, `curl`, `uv`);
+workers/<i>/ (each worker's home; a file `unreachable` there makes ssh time out on that
+worker). `tpu-vm ssh` runs the command with bash in each chosen worker's home, with $FAKE_WORKER_PATH first on PATH (a Python 3.10 `python3`, `curl`, `uv`);
 `scp` copies into the homes. A VM created again starts with empty homes, as a real one does.
 Settings: FAKE_WORKERS (workers of a new VM, default 1), FAKE_QUEUED_STATES (comma-separated
 states of a new queued resource, default ACTIVE).
@@ -108,6 +108,10 @@ def on_workers(argv):
     return 0
   command, status = flag(argv, "command"), 0
   for home in homes(worker):
+    if (home / "unreachable").exists():  # a host that went down: the others still answer
+      print(f"ssh: connect to worker {home.name}: Connection timed out", file=sys.stderr)
+      status = 255
+      continue
     env = dict(os.environ, HOME=str(home), FAKE_WORKER_INDEX=home.name,
                PATH=f"{os.environ['FAKE_WORKER_PATH']}{os.pathsep}{os.environ['PATH']}")
     status = max(status, subprocess.run(["bash", "-c", command], cwd=home, env=env).returncode)
