@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from launch_fakes import NAME_ZONE, REPO_ROOT, dry_run_lines, fake, is_query  # noqa: F401
+from launch_fakes import NAME_ZONE, REPO_ROOT, dry_run_lines, is_query
 
 TPU_VM = ["compute", "tpus", "tpu-vm"]
 QUEUED = ["compute", "tpus", "queued-resources"]

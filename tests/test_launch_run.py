@@ -11,7 +11,7 @@ import sys
 import time
 
 import synthetic_dataset
-from launch_fakes import LAUNCH, NAME_ZONE, REPO_ROOT, fake, make_git_tree  # noqa: F401
+from launch_fakes import LAUNCH, NAME_ZONE, REPO_ROOT, make_git_tree
 
 RUN = ["run", *NAME_ZONE, "--accelerator_type=v4-8", "--spot"]
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from launch_fakes import NAME_ZONE, LAUNCH, dry_run_lines, fake, make_git_tree, ssh_script  # noqa: F401
+from launch_fakes import NAME_ZONE, dry_run_lines, make_git_tree, ssh_script
 
 ZONE = "--zone=us-central2-b"
 

@@ -28,4 +28,5 @@ setsid nohup bash "$logs/run_trainer.sh" "$logs/train.pid" "$logs/train.exit" \
   env "${TRAINER_ENV[@]}" "$HOME/$VENV_DIR/bin/python" "${TRAINER_ARGS[@]}" \
   >> "$logs/train.log" 2>&1 < /dev/null &
 for _ in $(seq 50); do [ -s "$logs/train.pid" ] && break; sleep 0.1; done
-echo "$(hostname): training started (process group $(cat "$logs/train.pid" 2>/dev/null || echo '?')), log ~/$LOG_DIR/train.log"
+group=$(cat "$logs/train.pid" 2>/dev/null || echo '?')
+echo "$(hostname): training started (process group $group), log ~/$LOG_DIR/train.log"
