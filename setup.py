@@ -35,6 +35,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["babycry_jax*", "preprocess*", "configs*", "benchmarks*"]),
     # The shipped model (babycry_jax.shipped_model): variables, config, stats, validation record.
     package_data={"babycry_jax": ["pretrained/*/*"]},
+    # numpy 2.4 and jax 0.10 publish no wheels for 3.10 (the TPU images' Python): refuse it plainly.
     python_requires=">=3.11",
     install_requires=INSTALL_REQUIRES,
     extras_require={

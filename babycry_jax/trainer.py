@@ -2,6 +2,8 @@
 
 `train_and_evaluate(config, workdir)` trains on an existing dataset until
 config.num_epochs, resuming by itself from the newest checkpoint in workdir.
+It checkpoints every epoch and, with config.checkpoint_every_minutes, also
+between epochs, so a host lost without warning costs at most that much work.
 On SIGTERM it saves a checkpoint at the current step and returns; a NaN/Inf
 loss stops it before anything is saved, so the last good checkpoint stays intact.
 """
@@ -42,14 +44,31 @@ class _Preemption:
     log.warning("SIGTERM received: saving a checkpoint at the current step, then exiting")
     self.requested = True
 
-  def agreed(self) -> bool:
-    """True on every process once any process was asked to stop."""
-    if jax.process_count() == 1:
-      return self.requested
-    return bool(np.any(multihost_utils.process_allgather(np.array(self.requested))))
-
   def restore(self):
     signal.signal(signal.SIGTERM, self._previous)
+
+
+class _WallClock:
+  """Says when `minutes` have passed since the last checkpoint (never when 0)."""
+
+  def __init__(self, minutes: float):
+    self.interval_s = 60.0 * minutes
+    self.restart()
+
+  def restart(self) -> None:
+    self.last = time.monotonic()
+
+  def due(self) -> bool:
+    return self.interval_s > 0 and time.monotonic() - self.last >= self.interval_s
+
+
+def _on_any_process(*flags: bool) -> list[bool]:
+  """Each flag OR-ed over all processes in one collective: every process takes the same branch
+  (a save is collective, and hosts' clocks and signals differ)."""
+  if jax.process_count() == 1:
+    return list(flags)
+  gathered = multihost_utils.process_allgather(np.array(flags))
+  return [bool(v) for v in np.any(np.reshape(gathered, (-1, len(flags))), axis=0)]
 
 
 class ThroughputMeter:
@@ -157,9 +176,11 @@ class _Training:
     meter.reset()
 
   def train_loop(self, stream, preemption: "_Preemption", start_step: int) -> dict:
-    """Steps until the last one or a preemption; validation and a checkpoint every epoch."""
+    """Steps until the last one or a preemption; validation and a checkpoint every epoch, and a
+    checkpoint every config.checkpoint_every_minutes between epochs."""
     config, val, step = self.config, {}, start_step
     meter = ThroughputMeter(config.batch_size)
+    clock = _WallClock(config.checkpoint_every_minutes)
     pending = None  # (step, metrics) of the previous step, checked one step late
     while step < self.total_steps:
       t0 = time.perf_counter()
@@ -183,12 +204,19 @@ class _Training:
       if epoch_done or step == self.total_steps:
         val = self.validate(step)
         meter.reset(checkpoint_s=self.save(step, val))
-      elif preemption.agreed():
+        clock.restart()
+        continue
+      stop, save_due = _on_any_process(preemption.requested, clock.due())
+      if stop:
         self.save(step, None)
         self.ckpt.wait()
         log.warning("checkpoint at step %d written; exiting for preemption. Run the same "
                     "command again to resume.", step)
         break
+      if save_due:
+        meter.reset(checkpoint_s=self.save(step, None))
+        clock.restart()
+        log.info("checkpoint at step %d (every %g minutes)", step, config.checkpoint_every_minutes)
     return val
 
   def close(self) -> None:

@@ -64,6 +64,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.eval_batch_size = 0      # 0: same as batch_size
   c.skip_corrupt_records = False  # true: skip records failing their CRC, counted in metrics
   c.checkpoint_keep = 2      # latest checkpoints kept, besides the best
+  # Also checkpoint between epochs once this many minutes passed since the last checkpoint
+  # (0: only per epoch and on SIGTERM). On preemptible TPUs Google advises about hourly: a
+  # SIGTERM save needs every host alive, and a lost host gives no warning.
+  c.checkpoint_every_minutes = 0.0
   return c
 
 
@@ -156,6 +160,7 @@ FIELD_RULES = {
     "loader.worker_buffer_size": _integer(1),
     "loader.read_threads": _integer(1),
     "checkpoint_keep": _integer(1),
+    "checkpoint_every_minutes": _number(0.0),
 }
 
 

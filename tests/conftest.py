@@ -7,6 +7,8 @@ import pathlib
 
 import pytest
 
+from launch_fakes import fake  # noqa: F401  (the fake cloud that launch.sh's tests run against)
+
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 

@@ -53,6 +53,8 @@ TRAIN_CASES = {
                            "config.augment.negative_mix_snr_db=(10, 0): must be two numbers"),
     "unknown_optimizer": (["--config.optimizer=adagrad"], "config.optimizer='adagrad': must be one of"),
     "unknown_strategy": (["--config.parallel=dp"], "config.parallel='dp': must be one of"),
+    "negative_checkpoint_minutes": (["--config.checkpoint_every_minutes=-5"],
+                                    "config.checkpoint_every_minutes=-5.0: must be a number >= 0.0"),
     "unknown_field": (["--config.batchsize=8"], "batchsize"),
     "half_a_cluster": (["--coordinator_address=127.0.0.1:1"],
                        "--coordinator_address, --num_processes and --process_id go together"),

@@ -1,6 +1,7 @@
 """The trainer end to end on tiny data: learning, resuming, devices, preemption, divergence."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -80,6 +81,25 @@ def test_resume_matches_an_uninterrupted_run(dataset, tmp_path):
   for a, b in zip(_params(tmp_path / "straight"), _params(tmp_path / "split")):
     np.testing.assert_array_equal(a, b)
 
+
+
+def test_checkpoints_by_wall_time_between_epochs_and_resume_exactly(dataset, tmp_path):
+  trainer.train_and_evaluate(_config(dataset, num_epochs=2), str(tmp_path / "straight"))
+  # An interval of under a millisecond is due after every step.
+  timed, every_step = tmp_path / "timed", dict(num_epochs=2, checkpoint_every_minutes=1e-5,
+                                               checkpoint_keep=100)
+  trainer.train_and_evaluate(_config(dataset, **every_step), str(timed))
+  ckpt = checkpointing.Checkpointer(str(timed), read_only=True)
+  assert sorted(ckpt.steps()) == list(range(1, 9))  # 4 and 8 by epoch, the others by time
+  assert "val_f1" not in ckpt.read_meta(6)["metrics"]  # a time checkpoint: no validation
+  ckpt.close()
+  # The host is lost right after the mid-epoch checkpoint of step 6: later ones never happened.
+  for step in (7, 8):
+    shutil.rmtree(timed / "checkpoints" / str(step))
+  trainer.train_and_evaluate(_config(dataset, **every_step), str(timed))
+  assert [r["step"] for r in _records(timed, "train")] == [*range(1, 9), 7, 8]
+  for a, b in zip(_params(tmp_path / "straight"), _params(timed)):
+    np.testing.assert_array_equal(a, b)
 
 def test_shard_map_matches_pmap(dataset, tmp_path):
   trainer.train_and_evaluate(_config(dataset, num_epochs=1), str(tmp_path / "pmap"))
