@@ -3,12 +3,12 @@ model loaded from it scoring as the run did, through detect with no workdir."""
 import json
 import subprocess
 import sys
-import wave
 
 import jax
 import numpy as np
 
 import synthetic_dataset
+from wav_files import write_wav
 from babycry_jax import evaluation, metrics, runs, shipped_model, trainer
 from babycry_jax.data import schema
 from conftest import REPO_ROOT
@@ -52,15 +52,10 @@ def test_export_writes_a_model_that_scores_as_its_run(tmp_path):
   sample = shipped_model.read_validation_sample(str(out))
   assert len(sample["scores"]) == 6 and set(sample["labels"].tolist()) == {0, 1}
 
-  wav = tmp_path / "hum.wav"
-  with wave.open(str(wav), "wb") as f:
-    f.setnchannels(1)
-    f.setsampwidth(2)
-    f.setframerate(8000)
-    f.writeframes((np.sin(np.arange(24000) * 0.3) * 3000).astype(np.int16).tobytes())
+  wav = write_wav(tmp_path / "hum.wav", 0.09 * np.sin(np.arange(24000) * 0.3), 8000)
   detect = subprocess.run(
       [sys.executable, "-m", "babycry_jax.detect", f"--shipped_model={out}", "--nopng",
-       f"--output_dir={tmp_path / 'det'}", str(wav)],
+       f"--output_dir={tmp_path / 'det'}", wav],
       cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
   assert detect.returncode == 0, detect.stderr[-2000:]
   result = json.loads((tmp_path / "det" / "hum.json").read_text())

@@ -2,7 +2,6 @@
 training with no step (YAMNet as it comes), and detection that computes each patch once."""
 import subprocess
 import sys
-import wave
 
 import jax
 import ml_collections
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 
 import synthetic_dataset
+from wav_files import write_wav
 from babycry_jax import detection, forward, runs, train_state, warm_start
 from babycry_jax.data import features, media_audio, media_windows, schema, yamnet_features
 from babycry_jax.models import yamnet, yamnet_cry
@@ -130,22 +130,17 @@ def test_no_epochs_validates_and_saves_the_converted_model(tmp_path):
       np.testing.assert_array_equal(leaf, yamnet_weights.load_params()[layer][name])
 
 
-def _write_wav(path, seconds: float, rate: int, seed: int = 0) -> str:
+def _bursts_wav(path, seconds: float, rate: int, seed: int = 0) -> str:
+  """A harmonic tone in bursts over soft noise."""
   rng = np.random.default_rng(seed)
   t = np.arange(int(seconds * rate)) / rate
   bursts = (np.sin(2 * np.pi * 0.7 * t) > 0.3).astype(np.float32)
   audio = 0.3 * bursts * np.sin(2 * np.pi * (450 + 40 * np.sin(2 * np.pi * 5 * t)) * t)
-  audio = audio + 0.02 * rng.standard_normal(len(t))
-  with wave.open(str(path), "wb") as f:
-    f.setnchannels(1)
-    f.setsampwidth(2)
-    f.setframerate(rate)
-    f.writeframes((np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes())
-  return str(path)
+  return write_wav(path, audio + 0.02 * rng.standard_normal(len(t)), rate)
 
 
 def test_window_16k_audio_equals_the_same_span_read_whole(tmp_path):
-  path = _write_wav(tmp_path / "a.wav", 9.3, 44100)
+  path = _bursts_wav(tmp_path / "a.wav", 9.3, 44100)
   spec = schema.preset("paper")
   whole = next(media_audio.iter_audio_16k(path, spec, [(0.0, 9.3)]))
   compared = 0
@@ -171,7 +166,7 @@ def test_patch_scoring_equals_scoring_each_window_whole(tmp_path):
                         schema.FRAMES: {"mean": 0.0, "std": 1.0}}}
   run = runs.Run(config, model, state, 0, spec, metadata)
   detector = detection.Detector(None, run=run, source="test", batch_size=4)
-  path = _write_wav(tmp_path / "b.wav", 10.0, 22050)
+  path = _bursts_wav(tmp_path / "b.wav", 10.0, 22050)
   result = detector.detect(path, hop_s=1.0, smoothing_windows=1)
   assert result.hop_s == pytest.approx(0.96)
   expected = []

@@ -200,6 +200,20 @@ class FillMissing(nn.Module):
     return jnp.where(mask, features, fill.astype(features.dtype))
 
 
+def fused_logits(audio: jax.Array, video: jax.Array, has_audio: jax.Array, has_video: jax.Array,
+                 dense_features: Sequence[int], dropout_rates: Sequence[float], dtype: Dtype,
+                 train: bool) -> jax.Array:
+  """Each modality's features [B, D] filled in where its track is missing, side by side, through
+  a dense head: float32 logits [B, 2].
+
+  Called inside a compact method: its layers (audio_missing, video_missing, head) are the caller's.
+  """
+  audio = FillMissing(name="audio_missing")(audio, has_audio)
+  video = FillMissing(name="video_missing")(video, has_video)
+  return DenseHead(dense_features, dropout_rates, dtype=dtype,
+                   name="head")(jnp.concatenate([audio, video], axis=-1), train)
+
+
 def blank_missing(x: jax.Array, present: jax.Array) -> jax.Array:
   """Zeros the inputs of examples without the modality, so NaN or junk there cannot leak.
 

@@ -5,11 +5,10 @@ from typing import ClassVar, Sequence
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from babycry_jax import models
 from babycry_jax.models.batch_inputs import Batch, audio_and_video
-from babycry_jax.models.encoders import ConvEncoder, ConvNet, DenseHead, FillMissing
+from babycry_jax.models.encoders import ConvEncoder, ConvNet, DenseHead, fused_logits
 from babycry_jax.models.segment_fusion import segment_features, tiled_cnn
 
 
@@ -84,7 +83,5 @@ class FusionCnn3dCnnFc(ConvNet):
     video = ConvEncoder(self.video_conv_features, [(3, 5, 5)] + [(3, 3, 3)] * (n_video - 1),
                         [(3, 3, 3)] * n_video, dense_features=self.branch_dense,
                         name="video_cnn", **norm)(frames, train)
-    audio = FillMissing(name="audio_missing")(audio, has_audio)
-    video = FillMissing(name="video_missing")(video, has_video)
-    return DenseHead(self.dense_features, self.dropout_rates, dtype=self.dtype,
-                     name="head")(jnp.concatenate([audio, video], axis=-1), train)
+    return fused_logits(audio, video, has_audio, has_video, self.dense_features,
+                        self.dropout_rates, self.dtype, train)

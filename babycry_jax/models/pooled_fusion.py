@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from babycry_jax import models
 from babycry_jax.models.batch_inputs import Batch, audio_and_video
-from babycry_jax.models.encoders import ConvEncoder, ConvNet, DenseHead, FillMissing
+from babycry_jax.models.encoders import ConvEncoder, ConvNet, fused_logits
 from babycry_jax.models.pooled_cnn import pooled_log_mel_features
 
 
@@ -39,8 +39,31 @@ class PooledAudioBranch(nn.Module):
         frequency_pooling=self.frequency_pooling, context_kernels=self.context_kernels)
 
 
+class SmallVideoFusion(ConvNet):
+  """The fields of a fusion model whose video branch is small_video_encoder and whose head is
+  fused_logits (see FusionPool3dCnn)."""
+  video_conv_features: Sequence[int] = (8, 16)
+  video_input_pool: Sequence[int] = (1, 2, 2)
+  video_dense: int = 64
+  dense_features: Sequence[int] = (64,)
+  dropout_rates: Sequence[float] = (0.2,)
+
+
+def small_video_encoder(frames: jax.Array, model: SmallVideoFusion, train: bool) -> jax.Array:
+  """[B, F, H, W, C] -> [B, video_dense]: the frames average-pooled, then 3D convs of
+  model.video_conv_features (2x5x5, then 1x3x3) each max-pooled 2x2x2, then a dense layer.
+
+  Called inside the compact method of `model`: its layers are the model's, under "video".
+  """
+  n_video = len(model.video_conv_features)
+  return ConvEncoder(model.video_conv_features, [(2, 5, 5)] + [(1, 3, 3)] * (n_video - 1),
+                     [(2, 2, 2)] * n_video, dense_features=model.video_dense,
+                     input_pool=model.video_input_pool, batch_norm=model.batch_norm,
+                     bn_axis_name=model.bn_axis_name, dtype=model.dtype, name="video")(frames, train)
+
+
 @models.register("fusion_pool_3dcnn")
-class FusionPool3dCnn(ConvNet):
+class FusionPool3dCnn(SmallVideoFusion):
   """cnn_pool's audio branch and a small 3D CNN on the frames, each filled in when its
   track is missing, concatenated, then a dense head.
 
@@ -60,11 +83,6 @@ class FusionPool3dCnn(ConvNet):
   pooling: str = "attention"
   audio_frequency_pooling: str = "mean"
   audio_context_kernels: Sequence[int] = ()
-  video_conv_features: Sequence[int] = (8, 16)
-  video_input_pool: Sequence[int] = (1, 2, 2)
-  video_dense: int = 64
-  dense_features: Sequence[int] = (64,)
-  dropout_rates: Sequence[float] = (0.2,)
 
   @nn.compact
   def __call__(self, batch: Batch, train: bool = False) -> jax.Array:
@@ -75,12 +93,6 @@ class FusionPool3dCnn(ConvNet):
                               self.pooling, self.audio_frequency_pooling,
                               self.audio_context_kernels, self.bn_axis_name, self.dtype,
                               name="audio")(log_mel, train)
-    n_video = len(self.video_conv_features)
-    video = ConvEncoder(self.video_conv_features, [(2, 5, 5)] + [(1, 3, 3)] * (n_video - 1),
-                        [(2, 2, 2)] * n_video, dense_features=self.video_dense,
-                        input_pool=self.video_input_pool, batch_norm=self.batch_norm,
-                        bn_axis_name=self.bn_axis_name, dtype=self.dtype, name="video")(frames, train)
-    audio = FillMissing(name="audio_missing")(audio, has_audio)
-    video = FillMissing(name="video_missing")(video, has_video)
-    return DenseHead(self.dense_features, self.dropout_rates, dtype=self.dtype,
-                     name="head")(jnp.concatenate([audio, video], axis=-1), train)
+    video = small_video_encoder(frames, self, train)
+    return fused_logits(audio, video, has_audio, has_video, self.dense_features,
+                        self.dropout_rates, self.dtype, train)

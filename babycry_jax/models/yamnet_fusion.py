@@ -9,7 +9,7 @@ fusion_pool_3dcnn's.
 """
 from __future__ import annotations
 
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 import flax.linen as nn
 import jax
@@ -17,13 +17,14 @@ import jax.numpy as jnp
 
 from babycry_jax import models
 from babycry_jax.models.batch_inputs import Batch, presence, read_input
-from babycry_jax.models.encoders import ConvEncoder, ConvNet, DenseHead, FillMissing, blank_missing
+from babycry_jax.models.encoders import blank_missing, fused_logits
+from babycry_jax.models.pooled_fusion import SmallVideoFusion, small_video_encoder
 from babycry_jax.models.yamnet import LAYERS, YamNet, frozen_mask
 from babycry_jax.models.yamnet_cry import frame_patches
 
 
 @models.register("fusion_yamnet_3dcnn")
-class FusionYamNet3dCnn(ConvNet):
+class FusionYamNet3dCnn(SmallVideoFusion):
   """YAMNet's embedding and scores of the audio, a small 3D CNN on the frames, each filled in
   when its track is missing, concatenated, then a dense head.
 
@@ -37,11 +38,6 @@ class FusionYamNet3dCnn(ConvNet):
   modalities: ClassVar[tuple[str, ...]] = ("audio", "video")
   frozen_layers: int = len(LAYERS)
   audio_dense: int = 64
-  video_conv_features: Sequence[int] = (8, 16)
-  video_input_pool: Sequence[int] = (1, 2, 2)
-  video_dense: int = 64
-  dense_features: Sequence[int] = (64,)
-  dropout_rates: Sequence[float] = (0.2,)
 
   @nn.compact
   def __call__(self, batch: Batch, train: bool = False) -> jax.Array:
@@ -57,15 +53,9 @@ class FusionYamNet3dCnn(ConvNet):
     pooled = jnp.concatenate([embeddings.reshape(b, p, -1).mean(axis=1),
                               jax.nn.sigmoid(class_logits).reshape(b, p, -1).mean(axis=1)], axis=-1)
     audio = nn.relu(nn.Dense(self.audio_dense, dtype=self.dtype, name="audio_dense")(pooled))
-    n_video = len(self.video_conv_features)
-    video = ConvEncoder(self.video_conv_features, [(2, 5, 5)] + [(1, 3, 3)] * (n_video - 1),
-                        [(2, 2, 2)] * n_video, dense_features=self.video_dense,
-                        input_pool=self.video_input_pool, batch_norm=self.batch_norm,
-                        bn_axis_name=self.bn_axis_name, dtype=self.dtype, name="video")(frames, train)
-    audio = FillMissing(name="audio_missing")(audio, has_audio)
-    video = FillMissing(name="video_missing")(video, has_video)
-    return DenseHead(self.dense_features, self.dropout_rates, dtype=self.dtype,
-                     name="head")(jnp.concatenate([audio, video], axis=-1), train)
+    video = small_video_encoder(frames, self, train)
+    return fused_logits(audio, video, has_audio, has_video, self.dense_features,
+                        self.dropout_rates, self.dtype, train)
 
   def frozen_params(self, params: dict) -> dict:
     """A tree like `params`, True for YAMNet's layers that stay as converted."""
