@@ -52,7 +52,8 @@ def hide_modality(inputs: dict[str, Any], hidden: str | None) -> dict[str, Any]:
     raise ValueError(f"can hide 'audio' or 'video', not {hidden!r}")
   out = dict(inputs)
   for key in schema.MODALITY_INPUTS[hidden]:
-    out[key] = np.zeros_like(inputs[key])
+    if key in inputs:  # a model reads only some of a track's features
+      out[key] = np.zeros_like(inputs[key])
   return out
 
 
