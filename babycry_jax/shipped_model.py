@@ -34,7 +34,7 @@ from babycry_jax.runs import Run
 from babycry_jax.train_state import abstract_train_state, create_model
 
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
-DEFAULT_NAME = "real_world_cnn_pool"
+DEFAULT_NAME = "yamnet_cry"
 CONFIG_FILE, VARIABLES_FILE, MODEL_FILE = "config.json", "variables.msgpack", "model.json"
 PREDICTIONS_FILE, SAMPLE_FILE = "validation_predictions.csv", "validation_sample.npz"
 

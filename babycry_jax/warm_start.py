@@ -1,7 +1,7 @@
 """Starting part of a model from another trained one (config.warm_start).
 
-`source` is "shipped" (the model inside the package, trained on real recordings)
-or a training workdir (its best checkpoint): every layer of the source except its
+`source` is "shipped" (the default model inside the package), "shipped:NAME" (the
+package's model NAME, e.g. "shipped:real_world_cnn_pool") or a training workdir (its best checkpoint): every layer of the source except its
 head is copied into the sub-tree `into` of the new model, parameters and BatchNorm
 statistics alike. Or it is "yamnet": the pretrained YAMNet converted into the
 package (babycry_jax.yamnet_weights), all of it, into a models.yamnet.YamNet.
@@ -22,8 +22,16 @@ from babycry_jax.train_state import TrainState
 SHIPPED = "shipped"
 
 
+def _shipped_name(source: str) -> str | None:
+  """The shipped model's name a source names, or None for a workdir."""
+  if source == SHIPPED:
+    return shipped_model.DEFAULT_NAME
+  return source[len(SHIPPED) + 1:] if source.startswith(SHIPPED + ":") else None
+
+
 def _source_run(source: str) -> runs.Run:
-  return shipped_model.load()[0] if source == SHIPPED else runs.load_run(source, "best")
+  name = _shipped_name(source)
+  return shipped_model.load(name)[0] if name else runs.load_run(source, "best")
 
 
 def _copied(target: Any, source: dict, what: str) -> Any:
@@ -68,6 +76,7 @@ def apply(state: TrainState, config: ml_collections.ConfigDict) -> tuple[TrainSt
     batch_stats[into] = _copied((state.batch_stats or {}).get(into, {}), source_stats,
                                 f"batch_stats[{into!r}]")
   # The optimizer state stays fresh: its moments start at zero for every parameter.
+  name = _shipped_name(source)
   done = (f"{into!r} starts from {run.config.model} "
-          f"({'the shipped model' if source == SHIPPED else source}, step {run.step})")
+          f"({f'the shipped model {name}' if name else source}, step {run.step})")
   return state.replace(params=params, batch_stats=batch_stats), done

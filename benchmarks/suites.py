@@ -241,8 +241,8 @@ SUITES = {
     "detect": Suite(run_detect, full={"detect_duration_s": 60.0}, quick={"detect_duration_s": 8.0}),
     # Needs ../shared (real clips and YAMNet's TFLite file).
     "detect_clips": Suite(run_detect_clips,
-                          full={"detect_clips_model": "real_world_cnn_pool", "detect_clips_repeats": 3},
-                          quick={"detect_clips_model": "real_world_cnn_pool", "detect_clips_repeats": 1}),
+                          full={"detect_clips_model": "yamnet_cry", "detect_clips_repeats": 3},
+                          quick={"detect_clips_model": "yamnet_cry", "detect_clips_repeats": 1}),
 }
 NAMES = tuple(SUITES)
 

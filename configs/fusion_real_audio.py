@@ -19,7 +19,7 @@ _AUDIO_BRANCH = {"input_pool": "audio_input_pool", "conv_features": "audio_conv_
 
 def get_config() -> ml_collections.ConfigDict:
   c = fusion_pool_3dcnn.get_config()
-  c.warm_start = ml_collections.ConfigDict(dict(source="shipped", into="audio"))
+  c.warm_start = ml_collections.ConfigDict(dict(source="shipped:real_world_cnn_pool", into="audio"))
   # The audio branch is built as configs/real_world.py built the shipped model, so that its
   # weights fit (warm start names any layer that does not).
   for name, value in real_world.get_config().model_kwargs.items():

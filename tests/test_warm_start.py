@@ -21,8 +21,8 @@ def test_the_audio_branch_starts_from_the_shipped_model():
   config = fusion_real_audio.get_config()
   fresh = _state(config, schema.preset("paper"))
   started, done = warm_start.apply(fresh, config)
-  assert "'audio' starts from cnn_pool (the shipped model" in done
-  shipped = shipped_model.load()[0].state
+  assert "'audio' starts from cnn_pool (the shipped model real_world_cnn_pool, step" in done
+  shipped = shipped_model.load("real_world_cnn_pool")[0].state
   for collection in ("params", "batch_stats"):
     source = {k: v for k, v in getattr(shipped, collection).items() if k != "head"}
     got = getattr(started, collection)["audio"]
