@@ -2,6 +2,7 @@
 import ast
 import logging
 import sys
+import threading
 
 _FORMAT = "%(asctime)s %(message)s"
 
@@ -18,8 +19,42 @@ def logger(name: str = "babycry_jax") -> logging.Logger:
 
 
 def quiet_libraries() -> None:
+  """Libraries log warnings and errors only, each in one line: a command reports the failures
+  that matter in its own words (Orbax, gcsfs and Beam log a traceback before raising)."""
   from absl import logging as absl_logging
   absl_logging.set_verbosity(absl_logging.WARNING)
+  for handler in logging.getLogger().handlers:
+    handler.addFilter(_OneLine())
+  sys.unraisablehook = _one_line_unraisable
+  threading.excepthook = _one_line_thread_failure
+
+
+def _one_line(error: BaseException) -> str:
+  return f"{type(error).__name__}: {' '.join(str(error).split())}"
+
+
+class _OneLine(logging.Filter):
+  """Shows a record's exception as one line after its message instead of a traceback."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    if record.exc_info and record.exc_info[1] is not None:
+      record.msg = f"{record.getMessage()} ({_one_line(record.exc_info[1])})"
+      record.args = None
+    record.exc_info = record.exc_text = record.stack_info = None
+    return True
+
+
+def _one_line_thread_failure(failure) -> None:
+  # The error a thread died of reaches the command as well (Beam's job service, Orbax's saver).
+  name = failure.thread.name if failure.thread is not None else "a thread"
+  print(f"warning: {name} stopped: {_one_line(failure.exc_value)}", file=sys.stderr)
+
+
+def _one_line_unraisable(unraisable) -> None:
+  # tensorstore calls back into the event loop Orbax already closed after a failed save: noise.
+  if isinstance(unraisable.exc_value, RuntimeError) and "Event loop is closed" in str(unraisable.exc_value):
+    return
+  print(f"warning: ignored {_one_line(unraisable.exc_value)}", file=sys.stderr)
 
 
 def parse_flags(argv: list[str], known_only: bool = False) -> list[str]:

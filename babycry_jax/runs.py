@@ -28,11 +28,15 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
 
 
 def resolve_step(workdir: str, checkpoint: str = "best") -> int:
-  """The step that `checkpoint` ('best' | 'latest' | a step number) names in a workdir."""
+  """The step that `checkpoint` ('best' | 'latest' | a step number) names in a workdir.
+
+  Raises checkpointing.DamagedCheckpoint (a ValueError) when that step's files
+  are not what was written: a damaged checkpoint is never read silently.
+  """
   read_config(workdir)
   ckpt = checkpointing.Checkpointer(workdir, read_only=True)
   try:
-    return ckpt.resolve(checkpoint)
+    return ckpt.checked(ckpt.resolve(checkpoint))
   finally:
     ckpt.close()
 
@@ -54,7 +58,8 @@ class Run:
 
 
 def load_run(workdir: str, checkpoint: str = "best") -> Run:
-  """Restores one checkpoint of a training workdir with the config saved there."""
+  """Restores one checkpoint of a training workdir with the config saved there (checked as in
+  resolve_step)."""
   config = read_config(workdir)
   metadata = schema.read_metadata(config.dataset_dir)
   spec = schema.FeatureSpec.from_json(metadata["feature_spec"])
@@ -62,7 +67,7 @@ def load_run(workdir: str, checkpoint: str = "best") -> Run:
   template = abstract_train_state(config, model, spec)
   ckpt = checkpointing.Checkpointer(workdir, read_only=True)
   try:
-    step = ckpt.resolve(checkpoint)
+    step = ckpt.checked(ckpt.resolve(checkpoint))
     state, _ = ckpt.restore(step, template)
   finally:
     ckpt.close()

@@ -6,7 +6,9 @@ Resumes by itself from the newest checkpoint in --workdir. On SIGTERM it saves
 a checkpoint at the current step and exits. When the dataset is missing and
 --config.dataset_dir is the embedded default's own path, the embedded default
 is generated and preprocessed first; any other missing dataset is an error.
-Exit status 0 when training ended, 1 on bad input or a diverged loss.
+Exit status 0 when training ended, 1 on bad input, a diverged loss, a workdir
+another trainer holds, or a full disk or unreachable bucket (the message names
+the checkpoint a rerun resumes from).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from jax.experimental import multihost_utils
 from ml_collections import config_flags
 
 from babycry_jax import console, models, trainer
-from babycry_jax.data import schema, storage
+from babycry_jax.data import schema, storage, unfinished_builds
 from configs import default as config_fields
 from preprocess import embedded_media
 
@@ -48,11 +50,15 @@ def initialize_distributed() -> None:
 
 
 def ensure_dataset(config) -> None:
-  """Builds the embedded default where it belongs; any other missing dataset is an error."""
+  """Builds the embedded default where it belongs; any other missing dataset is an error (an
+  unfinished build says so, and how to finish it)."""
   dataset_dir = config.dataset_dir
   if storage.exists(storage.join(storage.absolute(dataset_dir), schema.METADATA_FILE)):
     return
   if not embedded_media.is_default_dataset(dataset_dir):
+    unfinished = unfinished_builds.describe(storage.absolute(dataset_dir))
+    if unfinished:
+      raise FileNotFoundError(unfinished)
     command = config.get("dataset_command") or f"python -m preprocess --input MEDIA --output {dataset_dir}"
     raise FileNotFoundError(
         f"no dataset at {storage.absolute(dataset_dir)} (no {schema.METADATA_FILE}); build it "
@@ -92,7 +98,8 @@ def main(argv):
   try:
     ensure_dataset(FLAGS.config)
     trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  except (trainer.TrainingDiverged, FileNotFoundError, ValueError) as e:
+  except (trainer.TrainingDiverged, trainer.WorkdirInUse, trainer.StorageFault,
+          FileNotFoundError, ValueError) as e:
     log.error("%s", e)
     sys.exit(1)
 

@@ -1,11 +1,15 @@
 """The training loop: pmapped (or shard_mapped) steps, validation, checkpoints, resume.
 
 `train_and_evaluate(config, workdir)` trains on an existing dataset until
-config.num_epochs, resuming by itself from the newest checkpoint in workdir.
-It checkpoints every epoch and, with config.checkpoint_every_minutes, also
-between epochs, so a host lost without warning costs at most that much work.
-On SIGTERM it saves a checkpoint at the current step and returns; a NaN/Inf
-loss stops it before anything is saved, so the last good checkpoint stays intact.
+config.num_epochs, resuming by itself from the newest intact checkpoint in
+workdir (newer, damaged ones are set aside, see checkpointing). It checkpoints
+every epoch and, with config.checkpoint_every_minutes, also between epochs, so a
+host lost without warning costs at most that much work. On SIGTERM it saves a
+checkpoint at the current step and returns; a NaN/Inf loss stops it before
+anything is saved, so the last good checkpoint stays intact. One trainer at a
+time: process 0 holds the workdir's lock (train.lock) for the run. A full disk
+or an unreachable bucket stops it with StorageFault, which names the newest
+complete checkpoint a rerun resumes from.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from jax.experimental import multihost_utils
 from babycry_jax import augment, checkpointing, console, forward, strategies
 from babycry_jax import input_pipeline as ip
 from babycry_jax import runs, warm_start
-from babycry_jax.data import schema, storage
+from babycry_jax.data import owner_lock, schema, storage, storage_faults
 from babycry_jax.metric_writer import MetricWriter
 from babycry_jax.train_state import create_model, create_train_state
 from babycry_jax.train_step import build_eval_step, build_train_step
@@ -29,8 +33,19 @@ from babycry_jax.train_step import build_eval_step, build_train_step
 log = console.logger()
 
 
+LOCK_FILE = "train.lock"
+
+
 class TrainingDiverged(RuntimeError):
   """The loss became NaN or Inf."""
+
+
+class WorkdirInUse(RuntimeError):
+  """Another trainer holds the workdir's lock."""
+
+
+class StorageFault(RuntimeError):
+  """The workdir or the dataset could not be written or read: a full disk, an unreachable bucket."""
 
 
 class _Preemption:
@@ -112,9 +127,37 @@ class _Training:
     self.examples_read, self.best_f1 = 0, float("-inf")
     self.writer = MetricWriter(workdir)
 
+  def _newest_intact_step(self) -> int | None:
+    """The newest checkpoint whose files match their digest; newer, damaged ones are set aside.
+
+    Returns -1 when there were checkpoints and every one is damaged.
+    """
+    steps = sorted(self.ckpt.steps(), reverse=True)
+    for step in steps:
+      problem = self.ckpt.problem(step)
+      if problem is None:
+        return step
+      log.warning("checkpoint at step %d is damaged (%s); set aside in %s, falling back to the "
+                  "one before", step, problem, self.ckpt.set_aside(step))
+    return -1 if steps else None
+
+  def _agreed_resume_step(self) -> int | None:
+    """Process 0 checks the checkpoints (and sets damaged ones aside); every process gets its step."""
+    step = self._newest_intact_step() if jax.process_index() == 0 else None
+    if jax.process_count() > 1:
+      step = int(multihost_utils.broadcast_one_to_all(np.int32(-2 if step is None else step)))
+      step = None if step == -2 else step
+      self.ckpt.manager.reload()
+    if step == -1:
+      raise StorageFault(
+          f"every checkpoint in {self.ckpt.directory} was damaged; all are set aside in "
+          f"{storage.join(self.ckpt.workdir, checkpointing.DAMAGED_DIR)}. Run the same command "
+          "again to train from step 0.")
+    return step
+
   def restore(self) -> None:
-    """Resumes from the newest checkpoint, or applies the config's warm start to a fresh run."""
-    step = self.ckpt.latest_step()
+    """Resumes from the newest intact checkpoint, or applies the config's warm start to a fresh run."""
+    step = self._agreed_resume_step()
     if step is None:
       self.state, warm = warm_start.apply(self.state, self.config)
       if warm:
@@ -220,13 +263,77 @@ class _Training:
     return val
 
   def close(self) -> None:
-    self.ckpt.close()
-    self.writer.close()
+    """Closes the metrics first: a failed last checkpoint must not cost the metrics their close."""
+    try:
+      self.writer.close()
+    finally:
+      self.ckpt.close()
+
+
+def _lock_workdir(workdir: str) -> owner_lock.Lock | None:
+  """Process 0 takes the workdir's lock for the run; every process learns whether it was refused.
+
+  Only process 0 locks, so the processes of one multi-host job are never refused.
+  """
+  lock, refusal = None, None
+  if jax.process_index() == 0:
+    storage.makedirs(workdir)
+    try:
+      lock = owner_lock.acquire(storage.join(workdir, LOCK_FILE))
+    except owner_lock.LockHeld as e:
+      refusal = (f"{workdir} is in use by another trainer ({owner_lock.describe(e.holder)}): "
+                 f"stop it or choose another --workdir. The lock {e.path} frees itself when "
+                 f"that trainer ends, even if it is killed")
+  if jax.process_count() > 1:
+    refused = bool(multihost_utils.broadcast_one_to_all(np.int32(refusal is not None)))
+    if refused and refusal is None:
+      refusal = f"{workdir} is in use by another trainer (process 0 could not take its lock)"
+  if refusal is not None:
+    raise WorkdirInUse(refusal)
+  return lock
+
+
+def _fault_message(error: BaseException, kind: str | None, run: "_Training | None") -> str:
+  """One line: what failed, what to do, and which checkpoint a rerun resumes from."""
+  detail = " ".join(str(error).split()) or type(error).__name__
+  advice = storage_faults.ADVICE.get(kind, "remove the cause named here")
+  if run is None:
+    kept = "no checkpoint was touched"
+  elif run.ckpt.committed is None:
+    kept = "there is no complete checkpoint yet, so a rerun starts from step 0"
+  else:
+    kept = (f"the newest complete checkpoint, step {run.ckpt.committed}, is intact and a rerun "
+            "resumes from it")
+  return (f"training stopped: {detail}. {advice[0].upper()}{advice[1:]}, then run the same "
+          f"command again: {kept}.")
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Trains until config.num_epochs; returns the last validation metrics."""
-  run = _Training(config, workdir)
+  """Trains until config.num_epochs; returns the last validation metrics.
+
+  Raises WorkdirInUse when another trainer holds the workdir, and StorageFault
+  when a write or read fails for lack of space or of a reachable bucket.
+  """
+  lock = _lock_workdir(workdir)
+  run = None
+  try:
+    run = _Training(config, workdir)
+    return _train(run)
+  except Exception as e:
+    kind = storage_faults.kind(e)
+    if kind is None and not isinstance(e, checkpointing.CheckpointWriteError):
+      raise
+    raise StorageFault(_fault_message(e, kind, run)) from e
+  finally:
+    if lock is not None:
+      try:
+        lock.release()
+      except Exception as e:  # an unreachable bucket: the lock goes stale by itself
+        log.warning("could not remove the lock %s (%s); it frees itself", lock.path, e)
+
+
+def _train(run: _Training) -> dict:
+  """Restores, trains and validates; closes the run's writers whatever happens."""
   try:
     run.restore()
     start_step = int(run.state.step)

@@ -9,9 +9,11 @@ and write --output (a gs:// URL on Dataflow); the launcher writes only the
 small metadata files. See docs/preprocessing.md, "On a cluster".
 
 Exit status: 0 when the dataset was written (failed inputs are listed in its
-errors.jsonl), 1 when the job refused or failed (output exists, unreadable
-input, more failed inputs than --max_failure_fraction, no records); nothing
-is written in that case.
+errors.jsonl), 1 when the job refused or failed (output exists or another job
+is writing it, unreadable input, more failed inputs than
+--max_failure_fraction, no records, a worker that died, a full disk), with a
+one-line message; no dataset is written in that case, and running the same
+command again starts over.
 """
 from __future__ import annotations
 
@@ -53,6 +55,7 @@ def _parse_flags(argv: list[str]) -> list[str]:
 def main(argv: list[str]) -> int:
   from preprocess import pipeline, sources
 
+  console.quiet_libraries()
   beam_args = argv[1:]
   if not FLAGS.input or not FLAGS.output:
     print("error: --input and --output are required", file=sys.stderr)
@@ -83,7 +86,7 @@ def main(argv: list[str]) -> int:
         records_per_shard=FLAGS.records_per_shard,
         direct_num_workers=FLAGS.direct_num_workers, max_failure_fraction=FLAGS.max_failure_fraction,
         overwrite=FLAGS.overwrite, pipeline_args=beam_args)
-  except (FileExistsError, ValueError, sources.InputError, pipeline.PreprocessError) as e:
+  except (OSError, ValueError, sources.InputError, pipeline.PreprocessError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
   return 0

@@ -25,6 +25,7 @@ from babycry_jax.data import schema, storage
 from preprocess import feature_stats
 from preprocess import sharding
 from preprocess import sources
+from preprocess import worker_console
 
 METRICS_NAMESPACE = "babycry_preprocess"
 ERRORS = "errors"        # tagged output: {"path", "source_id", "reason", "detail"}
@@ -163,6 +164,7 @@ class ProcessSource(beam.DoFn):
     self._ms = Metrics.distribution(METRICS_NAMESPACE, "ms_per_input")
 
   def setup(self):
+    worker_console.install()
     self._encoder = RecordEncoder(self._spec)
     self._progress_log = _progress_logger()
     self._done = self._records = self._failed = 0   # this worker's, for its progress lines

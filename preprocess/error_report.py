@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping
 from apache_beam.io.filesystems import FileSystems
 
 from babycry_jax.data import schema
+from preprocess import output_files
 
 FAILED, SKIPPED, MISSING = "failed", "skipped", "missing"
 _REPORTED_REASON = {SKIPPED: "too_short"}
@@ -45,6 +46,6 @@ def summarize(entries: Iterable[Mapping[str, str]]) -> dict[str, Any]:
 
 def write_report(entries: list[Mapping[str, str]], output_dir: str) -> dict[str, Any]:
   """Writes errors.jsonl into output_dir (local or gs://) and returns `summarize(entries)`."""
-  with FileSystems.create(FileSystems.join(output_dir, schema.ERRORS_FILE), mime_type="application/json") as f:
+  with output_files.created(FileSystems.join(output_dir, schema.ERRORS_FILE), "application/json") as f:
     f.write(report_text(entries).encode("utf-8"))
   return summarize(entries)

@@ -21,7 +21,8 @@ No record passes through the launcher, so the job runs unchanged on the
 DirectRunner, on a portable runner (Flink, Spark, a local job service) and on
 Dataflow. A local dataset is written into a hidden sibling directory and
 renamed when complete; in a bucket, a prefix is a dataset once metadata.json
-exists. If more than `max_failure_fraction` of the inputs found fail to
+exists (destination.py). A job that fails (a worker that died, a full disk)
+raises PreprocessError with one line and leaves no dataset. If more than `max_failure_fraction` of the inputs found fail to
 decode, the job raises `PreprocessError` and leaves no dataset (a dataset
 missing half its inputs is more likely a wrong flag than data worth training
 on). Segments of an AudioSet list without downloaded media are reported but
@@ -32,9 +33,7 @@ from __future__ import annotations
 import collections
 import json
 import os
-import shutil
 import time
-import uuid
 from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
@@ -42,11 +41,13 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from babycry_jax.data import schema, storage
+from babycry_jax.data import schema, storage, storage_faults
 from preprocess import dataset_metadata
 from preprocess import decode_source
+from preprocess import destination
 from preprocess import error_report
 from preprocess import feature_stats
+from preprocess import output_files
 from preprocess import progress
 from preprocess import record_fragments
 from preprocess import runner_options
@@ -90,7 +91,7 @@ def _report_entry(error: Mapping[str, str]) -> dict[str, str]:
 def _write_job_summary(_, path: str, shards, stats, tally, errors) -> None:
   summary = {"shards": sorted(shards, key=lambda s: (s["split"], s["index"])), "stats": stats,
              "tally": tally, "errors": errors}
-  with FileSystems.create(path, mime_type="application/json") as f:
+  with output_files.created(path, "application/json") as f:
     f.write(json.dumps(summary, sort_keys=True).encode("utf-8"))
 
 
@@ -140,76 +141,19 @@ def _run(found: sources.SourceList, assignment: Mapping[str, str], spec: schema.
   """Runs the job; returns (its summary, Beam counters)."""
   p = beam.Pipeline(options=options)
   build_graph(p, found, assignment, spec, shards_per_split, output_dir)
-  result = p.run()
-  progress.follow(result, len(found.items), log)
+  try:
+    result = p.run()
+    progress.follow(result, len(found.items), log)
+  except Exception as e:  # each runner raises its own kinds
+    raise PreprocessError(job_failure(e)) from e
   counters: dict[str, int] = {}
   for counter in result.metrics().query(MetricsFilter().with_namespace(decode_source.METRICS_NAMESPACE))["counters"]:
     counters[counter.key.metric.name] = counters.get(counter.key.metric.name, 0) + counter.committed
   summary_path = storage.join(output_dir, JOB_SUMMARY_FILE)
   summary = json.loads(storage.read_text(summary_path))
-  _remove(summary_path)
-  _remove(storage.join(output_dir, record_fragments.FRAGMENTS_DIR))
+  destination.remove(summary_path)
+  destination.remove(storage.join(output_dir, record_fragments.FRAGMENTS_DIR))
   return summary, counters
-
-
-def _remove(path: str) -> None:
-  """Deletes a file or a folder, local or in a bucket (nothing if there is none)."""
-  if storage.is_url(path):
-    storage.remove(path)
-  elif os.path.isdir(path):
-    shutil.rmtree(path)
-  elif os.path.exists(path):
-    os.remove(path)
-
-
-def _temp_sibling(output_dir: str) -> str:
-  parent, name = os.path.split(os.path.abspath(output_dir))
-  return os.path.join(parent, f".{name}.incomplete-{uuid.uuid4().hex[:8]}")
-
-
-def _output_exists(output_dir: str) -> bool:
-  # In a bucket a dataset exists once its metadata.json does: that object is written last.
-  if storage.is_url(output_dir):
-    return storage.exists(storage.join(output_dir, schema.METADATA_FILE))
-  return os.path.exists(output_dir)
-
-
-def _prepare_destination(output_dir: str) -> str:
-  """Where the job writes: a new hidden sibling of a local output; the bucket prefix itself.
-
-  A bucket has no rename. Its prefix is cleared first, metadata.json before
-  the rest, so no reader pairs old metadata with new shards and no shard of an
-  older or unfinished dataset survives.
-  """
-  if storage.is_url(output_dir):
-    storage.remove(storage.join(output_dir, schema.METADATA_FILE))
-    storage.remove(output_dir)
-    return output_dir
-  staging = _temp_sibling(output_dir)
-  os.makedirs(staging)
-  return staging
-
-
-def _discard(staging: str) -> None:
-  if storage.is_url(staging):
-    storage.remove(staging)
-  else:
-    shutil.rmtree(staging, ignore_errors=True)
-
-
-def _publish(staging: str, output_dir: str, overwrite: bool) -> None:
-  """Renames the finished hidden directory to output_dir (replacing it if allowed)."""
-  if storage.is_url(output_dir):
-    return  # written in place; metadata.json, written last, made it a dataset
-  if os.path.exists(output_dir):
-    if not overwrite:
-      raise FileExistsError(f"{output_dir} appeared while the job ran; not replacing it")
-    trash = _temp_sibling(output_dir) + "-old"
-    os.rename(output_dir, trash)
-    os.rename(staging, output_dir)
-    shutil.rmtree(trash, ignore_errors=True)
-  else:
-    os.rename(staging, output_dir)
 
 
 class _InputPlan(NamedTuple):
@@ -237,6 +181,25 @@ def _plan_inputs(input_path: str, media_dir: Optional[str], fractions: Sequence[
       + (f"; {len(found.missing)} listed inputs have no media" if found.missing else "")
       + f"; shards: {', '.join(f'{s} {n}' for s, n in shards_per_split.items())}")
   return _InputPlan(found, assignment, shards_per_split)
+
+
+def job_failure(error: BaseException) -> str:
+  """One line for a job that failed: its cause (a worker's traceback reduced to its last line),
+  what to do, and that no dataset was written."""
+  lines = [line.strip() for line in str(error).splitlines()]
+  causes = [line for line in lines if line and not line.startswith(("Traceback", "During handling",
+                                                                     "The above exception", "File "))]
+  cause = causes[-1] if causes else type(error).__name__
+  while cause.startswith("RuntimeError: ") and ": " in cause[len("RuntimeError: "):]:
+    cause = cause[len("RuntimeError: "):]   # Beam wraps a worker's error in RuntimeErrors
+  advice = storage_faults.ADVICE.get(storage_faults.kind(error))
+  again = "it starts over and writes the same dataset"
+  if advice:
+    then = f"{advice[0].upper()}{advice[1:]}, then run the same command again: {again}"
+  else:
+    then = (f"Run the same command again once its cause is gone (a worker that was killed or ran "
+            f"out of memory needs nothing more): {again}")
+  return f"the preprocessing job failed ({cause.rstrip('.')}); no dataset was written. {then}."
 
 
 def _check_failures(errors: Mapping[str, Any], num_inputs: int, max_failure_fraction: float) -> None:
@@ -304,7 +267,8 @@ def build_dataset(input_path: str, output_dir: str, spec: Optional[schema.Featur
     FileExistsError: output_dir exists and overwrite is False.
     sources.InputError: the input cannot be read.
     ValueError: bad arguments or Beam flags.
-    PreprocessError: too many failures, or no record at all.
+    PreprocessError: too many failures, no record at all, a job that failed (a
+      worker that died, a full disk), or another job writing the same output.
   """
   started = time.perf_counter()
   spec = spec or schema.preset("paper")
@@ -313,18 +277,25 @@ def build_dataset(input_path: str, output_dir: str, spec: Optional[schema.Featur
     raise ValueError(f"max_failure_fraction must be within [0, 1], got {max_failure_fraction}")
   output_dir = storage.absolute(output_dir)
   options = runner_options.pipeline_options(direct_num_workers, pipeline_args, output_dir)
-  if _output_exists(output_dir) and not overwrite:
+  if destination.output_exists(output_dir) and not overwrite:
     raise FileExistsError(f"{output_dir} exists; pass --overwrite to replace it")
   plan = _plan_inputs(input_path, media_dir, fractions, seed, num_shards, records_per_shard, log)
 
-  staging = _prepare_destination(output_dir)
   try:
-    job, counters = _run(plan.found, plan.assignment, spec, plan.shards_per_split, staging, options, log)
+    target = destination.Destination(output_dir, log)
+  except destination.OutputBusy as e:
+    raise PreprocessError(str(e)) from e
+  try:
+    job, counters = _run(plan.found, plan.assignment, spec, plan.shards_per_split, target.staging,
+                         options, log)
     _check_failures(job["errors"], len(plan.found.items), max_failure_fraction)
-    metadata = _write_metadata(staging, spec, job, plan.found, input_path, media_dir, fractions, seed)
-    _publish(staging, output_dir, overwrite)
-  except BaseException:
-    _discard(staging)
+    metadata = _write_metadata(target.staging, spec, job, plan.found, input_path, media_dir,
+                               fractions, seed)
+    target.publish(overwrite)
+  except BaseException as e:
+    target.discard()
+    if isinstance(e, OSError) and storage_faults.kind(e):
+      raise PreprocessError(job_failure(e)) from e
     raise
 
   elapsed_s = time.perf_counter() - started

@@ -24,6 +24,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
 from babycry_jax.data import tfrecord_codec
+from preprocess import output_files
+from preprocess import worker_console
 
 FRAGMENTS_DIR = "_fragments"
 # A worker writes out its buffers once they hold this much (about 240 records at the paper preset).
@@ -50,6 +52,9 @@ class WriteFragments(beam.DoFn):
     self._folder = FileSystems.join(output_dir, FRAGMENTS_DIR)
     self._buffer_bytes = buffer_bytes
 
+  def setup(self):
+    worker_console.install()
+
   def start_bundle(self):
     self._buffers: dict[ShardKey, tuple[io.BytesIO, list[Entry]]] = {}
     self._buffered = 0
@@ -71,7 +76,7 @@ class WriteFragments(beam.DoFn):
       return
     path = FileSystems.join(self._folder, f"{uuid.uuid4().hex}.tfrecord")
     refs, start = [], 0
-    with FileSystems.create(path, mime_type="application/octet-stream") as f:
+    with output_files.created(path) as f:
       for key in sorted(self._buffers):
         buffer, entries = self._buffers[key]
         f.write(buffer.getbuffer())

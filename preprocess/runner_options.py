@@ -52,8 +52,10 @@ def pipeline_options(direct_num_workers: int, pipeline_args: Sequence[str] = (),
   elif runner == "DataflowRunner":
     _check_dataflow(options, output_dir)
   if not any(a.startswith("--default_sdk_harness_log_level") for a in args):
-    # Workers log their own start-up at INFO; their progress lines have a logger of their own.
-    args += ["--default_sdk_harness_log_level=WARNING"]
+    # Workers log their start-up at INFO and a failed bundle's traceback at ERROR, which the
+    # launcher reports in one line; their progress lines have a logger of their own. Pass
+    # --default_sdk_harness_log_level=INFO to see it all.
+    args += ["--default_sdk_harness_log_level=CRITICAL"]
   return PipelineOptions(args)
 
 

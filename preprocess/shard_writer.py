@@ -14,11 +14,9 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from babycry_jax.data import schema, tfrecord_codec
+from preprocess import output_files
 from preprocess import record_fragments
-
-
-def _create(path: str):
-  return FileSystems.create(path, mime_type="application/octet-stream")
+from preprocess import worker_console
 
 
 class WriteShard(beam.DoFn):
@@ -36,6 +34,9 @@ class WriteShard(beam.DoFn):
     self._output_dir = output_dir
     self._shards_per_split = dict(shards_per_split)
 
+  def setup(self):
+    worker_console.install()
+
   def process(self, keyed: tuple[tuple[str, int], Iterable[Optional[dict[str, Any]]]]) -> Iterator[dict[str, Any]]:
     (split, index), values = keyed
     refs = [ref for ref in values if ref is not None]
@@ -49,13 +50,13 @@ class WriteShard(beam.DoFn):
     path = FileSystems.join(self._output_dir, name)
     labels = {label: 0 for label in schema.LABELS}
     num_bytes = 0
-    with _create(path) as f:
+    with output_files.created(path) as f:
       for _, label, offset, size, n in ordered:
         framed = tfrecord_codec.framed_size(size)
         f.write(fragments[n][offset:offset + framed])
         num_bytes += framed
         labels[label] += 1
-    with _create(schema.index_path(path)) as f:
+    with output_files.created(schema.index_path(path)) as f:
       f.write(tfrecord_codec.index_text(size for _, _, _, size, _ in ordered).encode("utf-8"))
     yield {"split": split, "index": index, "name": name, "num_records": len(ordered),
            "num_bytes": num_bytes, "labels": labels}

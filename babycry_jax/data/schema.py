@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from babycry_jax.data import storage, yamnet_features
+from babycry_jax.data import storage, unfinished_builds, yamnet_features
 
 if TYPE_CHECKING:
   import tensorflow_datasets as tfds
@@ -219,9 +219,9 @@ ERRORS_FILE = "errors.jsonl"
 def read_metadata(dataset_dir: str) -> dict[str, Any]:
   path = storage.join(dataset_dir, METADATA_FILE)
   if not storage.exists(path):
-    raise FileNotFoundError(
+    raise FileNotFoundError(unfinished_builds.describe(dataset_dir) or (
         f"{dataset_dir} is not a babycry dataset (no {METADATA_FILE}); "
-        "build one with `python -m preprocess --input DIR --output DATASET_DIR`")
+        "build one with `python -m preprocess --input DIR --output DATASET_DIR`"))
   metadata = json.loads(storage.read_text(path))
   found = metadata.get("record_format", 1)
   if found != RECORD_FORMAT:

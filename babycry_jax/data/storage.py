@@ -77,8 +77,20 @@ def read_text(path: str) -> str:
     return f.read()
 
 
+def read_bytes(path: str) -> bytes:
+  with open_file(path, "rb") as f:
+    return f.read()
+
+
+def naming(error: OSError, path: str) -> OSError:
+  """The same error with `path` in it (a failed write() names no file: "[Errno 28] ...: 'path'")."""
+  if error.filename is not None or error.errno is None:
+    return error
+  return OSError(error.errno, error.strerror, path)
+
+
 def write_bytes(path: str, data: bytes) -> None:
-  """Replaces `path` with `data` atomically."""
+  """Replaces `path` with `data` atomically; an OSError names `path`."""
   if is_url(path):
     with open_file(path, "wb") as f:
       f.write(data)
@@ -88,9 +100,52 @@ def write_bytes(path: str, data: bytes) -> None:
     with open(tmp, "wb") as f:
       f.write(data)
     os.replace(tmp, path)
+  except OSError as e:
+    raise naming(e, path) from e
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)
+
+
+def create_new(path: str, data: bytes) -> bool:
+  """Writes `data` to `path` unless it exists (then False, nothing written); atomic on both.
+
+  In a bucket the object is created with the precondition that it has no generation yet.
+  """
+  try:
+    if is_url(path):
+      fs, remote = _fs(path)
+      with fs.open(remote, "xb") as f:
+        f.write(data)
+      return True
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+  except FileExistsError:
+    return False
+  with os.fdopen(fd, "wb") as f:
+    f.write(data)
+  return True
+
+
+def list_files(folder: str) -> list[str]:
+  """Paths relative to `folder` ("a/b.json") of every file below it, sorted."""
+  if not is_url(folder):
+    return sorted(os.path.relpath(os.path.join(root, name), folder)
+                  for root, _, names in os.walk(folder) for name in names)
+  fs, remote = _fs(folder)
+  remote = remote.rstrip("/")
+  return sorted(p[len(remote) + 1:] for p in fs.find(remote))
+
+
+def move(source: str, destination: str) -> None:
+  """Moves a file or folder (in a bucket: copies every object, then deletes the originals)."""
+  if not is_url(source):
+    os.makedirs(os.path.dirname(destination), exist_ok=True)
+    os.rename(source, destination)
+    return
+  fs, remote = _fs(source)
+  _, remote_destination = _fs(destination)
+  fs.copy(remote, remote_destination, recursive=True)
+  fs.rm(remote, recursive=True)
 
 
 def write_text(path: str, text: str) -> None:
