@@ -10,6 +10,7 @@ SOURCE on the command line is `-` (stdin), `device` or `device:NAME_OR_INDEX`
 """
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import urllib.parse
@@ -129,6 +130,8 @@ class PyavStream(AudioSource):
           rate = frame.sample_rate
           yield media_audio.frame_to_mono(frame), rate
     except (av.error.FFmpegError, OSError) as e:
+      if self.is_url and rate is not None and getattr(e, "errno", None) == errno.EIO:
+        return   # how FFmpeg reports a live HTTP stream whose server closed it: its end
       raise SourceError(f"{self.description}: audio lost: {self._why(e)}") from None
     finally:
       container.close()
