@@ -3,7 +3,7 @@ r"""Listens for infant crying live: a microphone, a camera's stream or PCM on st
   python -m babycry_jax.listen device                                 # the default microphone
   python -m babycry_jax.listen rtsp://user:pass@camera/stream --mqtt mqtt://broker
   arecord -f S16_LE -r 16000 -c 1 -t raw | python -m babycry_jax.listen -
-      [--workdir W | --shipped_model NAME] [--hop_s 0.5] [--threshold T] [--min_cry_s 1]
+      [--workdir W | --shipped_model NAME] [--hop_s 0.5] [--threshold T] [--min_cry_s 0.5]
       [--cooldown_s 30] [--offline_s 10] [--mqtt URL] [--webhook URL] [--log_jsonl FILE]
       [--web_port 8080]
 
@@ -32,7 +32,9 @@ detector_flags.define(0.5, "Seconds between window starts (a YAMNet-patch model'
                       "number of 0.48 s patch hops). Smaller: quicker alerts, more CPU.",
                       1, "Windows per model call (more only helps input fed faster than real time).")
 flags.adopt_module_key_flags(detector_flags)
-flags.DEFINE_float("min_cry_s", 1.0, "Seconds of crying windows in a row before 'crying started'.")
+flags.DEFINE_float("min_cry_s", 0.5, "Seconds of crying windows in a row (a hop each) before "
+                   "'crying started'; with the median over 3 windows, one crying window already "
+                   "means two in a row heard crying.")
 flags.DEFINE_float("cooldown_s", 30.0, "Seconds with no crying window before 'crying stopped'; a "
                    "cry that resumes sooner is the same episode (no new alert).")
 flags.DEFINE_float("offline_s", 10.0, "Seconds with no audio before 'monitor offline'.")

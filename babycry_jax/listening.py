@@ -40,7 +40,7 @@ class ListenSettings:
   threshold: float = 0.5
   smoothing_windows: int = 3
   smoothing: str = "median"
-  min_cry_s: float = 1.0
+  min_cry_s: float = 0.5
   cooldown_s: float = 30.0
   offline_s: float = 10.0
   reconnect: bool = True

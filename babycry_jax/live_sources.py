@@ -26,8 +26,9 @@ Chunk = tuple[np.ndarray, int]
 PCM_FORMATS = {"s16le": np.dtype("<i2"), "s32le": np.dtype("<i4"), "f32le": np.dtype("<f4")}
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "rtp", "srt", "tcp",
                   "mms", "file")
-# Seconds of PCM read from stdin at a time: short, so a live pipe's audio is never held back.
-_PCM_BLOCK_S = 0.05
+# At most this many seconds of PCM are read from stdin at a time. A read returns what the pipe
+# holds, so a live pipe's audio is never held back, and input fed fast comes in large pieces.
+_PCM_BLOCK_S = 1.0
 
 
 class SourceError(Exception):

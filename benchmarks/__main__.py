@@ -1,6 +1,6 @@
 """Runs the benchmark suite on this machine and writes benchmarks/results.json.
 
-    python -m benchmarks [--only train,hw,input,preprocess,detect] [--quick] [--output PATH]
+    python -m benchmarks [--only train,hw,input,preprocess,detect,listen] [--quick] [--output PATH]
 
 Every figure is a ratio against a baseline measured in the same run, because
 the machine is shared and its speed drifts. The TensorFlow baselines run in a
@@ -23,7 +23,7 @@ from absl import app, flags
 
 from benchmarks import Protocol
 
-BENCHMARKS = ("train", "hw", "input", "preprocess", "detect")
+BENCHMARKS = ("train", "hw", "input", "preprocess", "detect", "listen")
 DEFAULT_OUTPUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.json")
 
 # Goals, as ratios to each measurement's baseline.
@@ -34,14 +34,19 @@ INPUT_VS_TRAINING_GOAL = 10.0
 DETECT_REALTIME_GOAL = 20.0  # a baby monitor must keep up with many streams
 PREPROCESS_SPEEDUP_GOAL = 1.5   # the Beam job with 2 workers against one plain loop
 LAUNCHER_MEMORY_GROWTH = 1.2    # the launcher's peak memory at 4x the clips, at most
+LISTEN_DELAY_GOAL_S = 2.0       # from a cry's onset to "crying started", at the default hop
+LISTEN_CPU_SHARE_GOAL = 0.25    # of one core, listening in real time
+LISTEN_MEMORY_GROWTH = 1.05     # resident memory at the end of a day of audio, against hour 1
 
 # Steps are seconds long at the study's sizes on a small CPU: few, but repeated.
 # Two warm-up steps, because the pmapped step compiles twice: once for the host
 # copy of the state, again once the state is the step's own device output.
 FULL = {"train": Protocol(2, 3, 3), "input": Protocol(10, 60, 5), "matmul": Protocol(2, 5, 3),
-        "preprocess_clips": 2400, "preprocess_memory_clips": (600, 2400), "detect_duration_s": 60.0}
+        "preprocess_clips": 2400, "preprocess_memory_clips": (600, 2400), "detect_duration_s": 60.0,
+        "listen_cries": 12, "listen_hours": 24.0}
 QUICK = {"train": Protocol(2, 1, 1), "input": Protocol(1, 3, 1), "matmul": Protocol(1, 2, 1),
-         "preprocess_clips": 8, "preprocess_memory_clips": (8, 16), "detect_duration_s": 8.0}
+         "preprocess_clips": 8, "preprocess_memory_clips": (8, 16), "detect_duration_s": 8.0,
+         "listen_cries": 2, "listen_hours": 0.2}
 
 
 def machine() -> dict[str, Any]:
@@ -70,13 +75,16 @@ def machine() -> dict[str, Any]:
 
 
 def measurement(name: str, what: str, unit: str, value: float, baseline: float,
-                baseline_name: str, goal: Optional[float], notes: str = "") -> dict[str, Any]:
-  """One results entry; `goal` is the least ratio value/baseline that meets it (None: no goal)."""
+                baseline_name: str, goal: Optional[float], notes: str = "",
+                at_most: bool = False) -> dict[str, Any]:
+  """One results entry; `goal` is the least ratio value/baseline that meets it (None: no goal),
+  or with at_most the greatest (a delay, a share of the CPU)."""
   ratio = value / baseline if baseline else float("nan")
+  met = None if goal is None else bool(ratio <= goal if at_most else ratio >= goal)
   return {"name": name, "what": what, "unit": unit, "value": value, "baseline": baseline,
           "baseline_name": baseline_name, "ratio": ratio,
-          "goal": None if goal is None else f">= {goal:g}x",
-          "met": None if goal is None else bool(ratio >= goal), "notes": notes}
+          "goal": None if goal is None else f"{'<=' if at_most else '>='} {goal:g}x",
+          "met": met, "notes": notes}
 
 
 # ---------------------------------------------------------------- the benchmarks
@@ -220,8 +228,47 @@ def run_detect(settings: dict, state: dict, log) -> list[dict[str, Any]]:
       f"{100 * result['breakdown_fraction'][biggest]:.0f}%")]
 
 
+def run_listen(settings: dict, state: dict, log) -> list[dict[str, Any]]:
+  from benchmarks import listen_live
+  live = {hop: listen_live.measure_delay_and_cpu(settings["listen_cries"], hop) for hop in (0.5, 0.25)}
+  memory = listen_live.measure_memory(settings["listen_hours"],
+                                      sample_every_h=max(settings["listen_hours"] / 24, 0.05))
+  state["details"]["listen"] = {"hop_0.5": live[0.5], "hop_0.25": live[0.25], "memory": memory}
+  rows = []
+  for hop, result in live.items():
+    default = " (the default hop)" if hop == 0.5 else ""
+    log(f"[listen] hop {hop} s: {result['alerted']}/{result['cries']} cries alerted, median delay "
+        f"{result['median_delay_s']:.2f} s, max {result['max_delay_s']:.2f} s, CPU "
+        f"{100 * result['cpu_share']:.1f}% of a core")
+    def listed(values):
+      return ", ".join("-" if d is None else f"{d:.2f}" for d in values)
+    notes = (f"{result['alerted']} of {result['cries']} real cries alerted, "
+             f"{result['false_alerts']} other alerts; delays {listed(result['delays_s'])} s "
+             f"(on the audio's clock {listed(result['stream_delays_s'])} s)")
+    rows.append(measurement(
+        f"listen/delay_hop_{hop:g}", f"median s from a cry's onset to its alert, hop {hop:g} s{default}",
+        "s", result["median_delay_s"], LISTEN_DELAY_GOAL_S, "the goal", 1.0 if hop == 0.5 else None,
+        notes + f"; the longest {result['max_delay_s']:.2f} s", at_most=True))
+    rows.append(measurement(
+        f"listen/cpu_hop_{hop:g}", f"share of one core listening in real time, hop {hop:g} s{default}",
+        "share", result["cpu_share"], LISTEN_CPU_SHARE_GOAL, "the goal", 1.0 if hop == 0.5 else None,
+        f"{result['cpu_s']:.1f} CPU s over {result['wall_s']:.0f} s of listening", at_most=True))
+  log(f"[listen] memory: {memory['rss_first_mib']:.0f} MiB after the first hour, "
+      f"{memory['rss_last_mib']:.0f} MiB after {memory['hours']:g} h of audio "
+      f"({memory['speed_x_real_time']:.0f}x real time)")
+  rss = ", ".join(f"{sample['rss_mib']:.0f}" for sample in memory["samples"])
+  rows.append(measurement(
+      "listen/memory", f"most resident MiB over {memory['hours']:g} h of audio / after the first hour",
+      "MiB", memory["rss_max_mib"], memory["rss_first_mib"], "after the first hour",
+      LISTEN_MEMORY_GROWTH,
+      f"fed {memory['speed_x_real_time']:.0f}x faster than real time at hop {memory['hop_s']:g} s, "
+      f"{memory['episodes']} cry episodes; RSS every {memory['samples'][1]['audio_h']:g} h: {rss}",
+      at_most=True))
+  return rows
+
+
 RUNNERS = {"train": run_train, "hw": run_hw, "input": run_input, "preprocess": run_preprocess,
-           "detect": run_detect}
+           "detect": run_detect, "listen": run_listen}
 
 
 # ---------------------------------------------------------------- profile notes
