@@ -28,7 +28,8 @@ def define(hop_s: float, hop_help: str, batch_size: int, batch_help: str) -> Non
                      "workdir).")
   flags.DEFINE_integer("smoothing_windows", 3,
                        "Odd number of neighbouring windows whose probabilities are smoothed "
-                       "before segments are cut (1 = none); the JSON keeps the raw ones too.")
+                       "before crying is decided (1 = none); detect's JSON keeps the raw ones "
+                       "too.")
   flags.DEFINE_enum("smoothing", "median", list(segments.SMOOTHING_METHODS),
                     "How neighbouring windows are combined.")
   flags.DEFINE_integer("batch_size", batch_size, batch_help, lower_bound=1)

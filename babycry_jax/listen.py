@@ -53,7 +53,8 @@ flags.DEFINE_string("mqtt_topic", None, "Base topic (default babycry/<name>).")
 flags.DEFINE_string("ha_discovery_prefix", "homeassistant",
                     "Home Assistant's MQTT discovery prefix ('' to send no discovery messages).")
 flags.DEFINE_multi_string("webhook", [], "URL to POST each alert to as JSON (repeatable).")
-flags.DEFINE_integer("webhook_retries", 5, "Retries of a failed POST, 1, 2, 4... s apart.")
+flags.DEFINE_integer("webhook_retries", 5, "Retries of a failed POST, 1, 2, 4... s apart.",
+                     lower_bound=0)
 flags.DEFINE_string("log_jsonl", None, "File each alert is appended to, one JSON object a line.")
 flags.DEFINE_integer("web_port", None, "Serve a local page with the state and the last minutes' "
                      "timeline on this port (0: any free port).")

@@ -71,10 +71,12 @@ def _pcm(audio: np.ndarray) -> bytes:
 
 
 def _start(log_path: str, *args: str) -> subprocess.Popen:
+  # Its log lines go to a file: a pipe nobody reads would fill up and stop the monitor.
+  errors = open(log_path + ".stderr", "wb")
   return subprocess.Popen(
       [sys.executable, "-m", "babycry_jax.listen", "-", "--pcm_rate", str(RATE), "--nostatus",
        "--cooldown_s", str(COOLDOWN_S), "--log_jsonl", log_path, *args],
-      cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+      cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
 
 
 def _alerts(log_path: str) -> list[dict[str, Any]]:
@@ -88,7 +90,8 @@ def _wait_started(proc: subprocess.Popen, log_path: str, timeout_s: float = 300.
   deadline = time.monotonic() + timeout_s
   while not any(a["event"] == "listening_started" for a in _alerts(log_path)):
     if proc.poll() is not None or time.monotonic() > deadline:
-      raise RuntimeError(f"listen did not start: {proc.stderr.read().decode()[-2000:]}")
+      with open(log_path + ".stderr") as f:
+        raise RuntimeError(f"listen did not start: {f.read()[-2000:]}")
     time.sleep(0.05)
 
 
