@@ -26,6 +26,10 @@ INSTALL_REQUIRES = [
     "gcsfs==2026.10.1",
     "fsspec==2026.9.0",
     "google-cloud-storage==3.17.1",
+    # The live monitor (babycry_jax.listen): MQTT alerts, and sound cards through PortAudio
+    # (the system's libportaudio2, loaded only when a device is used).
+    "paho-mqtt==2.2.0",
+    "sounddevice==0.5.6",
 ]
 
 setuptools.setup(
@@ -46,7 +50,9 @@ setuptools.setup(
         # tfrecord: an independent indexer the tests check our codec's index files against.
         # tflite: the flatbuffer reader babycry_jax.convert_yamnet converts YAMNet with;
         # ai-edge-litert: Google's runtime for that file, the reference the port is tested on.
+        # amqtt: the MQTT broker the live monitor's tests start; pytest-timeout bounds those tests.
         "dev": ["pytest==9.2.0", "pytest-xdist==3.8.0", "scikit-learn==1.9.1", "tfrecord==1.14.6",
-                "gcp-storage-emulator==2026.7.19", "tflite==2.18.0", "ai-edge-litert==2.3.0"],
+                "gcp-storage-emulator==2026.7.19", "tflite==2.18.0", "ai-edge-litert==2.3.0",
+                "amqtt==0.12.1", "pytest-timeout==2.4.0"],
     },
 )

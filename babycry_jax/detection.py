@@ -169,6 +169,11 @@ class Detector:
       timings["features"] = timings.get("features", 0.0) + time.perf_counter() - t1
       yield window, feats
 
+  @property
+  def patch_scorer(self) -> "patch_scoring.PatchScorer | None":
+    """The patch-by-patch scorer of a model on YAMNet patches; None for a window model."""
+    return self._patches
+
   def hop(self, hop_s: float) -> float:
     """The hop detection uses for a requested one: a patch model's is a whole number of patch
     hops (0.48 s), so that each patch is computed once."""

@@ -90,42 +90,26 @@ class PatchScorer:
     frames [T, 64])`, when given, hears the file's YAMNet log-mel once, in order.
     """
     spec, per_window = self.spec, self.patches_per_window
-    step = int(round(hop_s / yamnet_features.PATCH_HOP_S))
+    step = hop_patches(hop_s)
     plan = media_windows.window_starts(duration_s, spec, hop_s)
     full = [start_s for start_s, padded in plan if not padded]
     num_patches = (len(full) - 1) * step + per_window if full else 0
     chunks = self._chunks(num_patches)
-    spans = [(first * yamnet_features.PATCH_HOP_S,
-              ((last - first - 1) * yamnet_features.PATCH_HOP_SAMPLES + yamnet_features.PATCH_SAMPLES)
-              / yamnet_features.SAMPLE_RATE) for first, last in chunks]
+    spans = [patch_span(first, last) for first, last in chunks]
     audio = media_audio.iter_audio_16k(path, spec, spans)
-    kept_from, embeddings, class_logits = 0, np.zeros((0, 1)), np.zeros((0, 1))
-    window = 0
+    windows = PatchWindows(self, step)
     for (first, last), (start_s, _) in zip(chunks, spans):
       t0 = time.perf_counter()
       chunk_audio = next(audio)
       t1 = time.perf_counter()
-      log_mel = yamnet_features.log_mel(chunk_audio).astype(np.float16).astype(np.float32)
+      log_mel = patch_log_mel(chunk_audio)
       if log_mel_sink is not None:   # the frames the next chunk does not start with
         shown = (last - first) * yamnet_features.PATCH_HOP_FRAMES if last < num_patches else None
         log_mel_sink(start_s, log_mel[:shown])
       patches = yamnet_features.patches(log_mel)[:last - first]
       t2 = time.perf_counter()
-      e, c = self._patch_outputs(patches)
-      embeddings = e if first == kept_from else np.concatenate([embeddings, e])
-      class_logits = c if first == kept_from else np.concatenate([class_logits, c])
-      ready = []
-      while window < len(full) and window * step + per_window <= last:
-        ready.append(window * step - kept_from)
-        window += 1
-      if ready:
-        probabilities = self._window_probabilities(
-            np.stack([embeddings[i:i + per_window] for i in ready]),
-            np.stack([class_logits[i:i + per_window] for i in ready]))
-        for offset, p in zip(ready, probabilities):
-          yield full[(offset + kept_from) // step], spec.window_s, False, float(p)
-      drop = window * step - kept_from
-      embeddings, class_logits, kept_from = embeddings[drop:], class_logits[drop:], kept_from + drop
+      for window, probability in windows.push(patches):
+        yield full[window], spec.window_s, False, probability
       timings["decode"] += t1 - t0
       timings["features"] += t2 - t1
       timings["model"] += time.perf_counter() - t2
@@ -133,18 +117,92 @@ class PatchScorer:
       if padded:
         yield self._padded_window(path, start_s, duration_s, timings)
 
+  def padded_probability(self, audio_16k: np.ndarray) -> float:
+    """The probability of a padded window, from its 16 kHz audio (content looped, see
+    media_audio.audio_16k): scored on its own, since its patches are no file's patches."""
+    log_mel = features.yamnet_log_mel(audio_16k, self.spec).astype(np.float32)
+    patches = yamnet_features.patches(log_mel)[:self.patches_per_window]
+    e, c = self._patch_outputs(patches)
+    return float(self._window_probabilities(e[None], c[None])[0])
+
   def _padded_window(self, path: str, start_s: float, duration_s: float,
                      timings: dict[str, float]) -> tuple[float, float, bool, float]:
     """The last, padded window: its media looped to a whole window, as preprocessing does."""
     t0 = time.perf_counter()
     window = media_windows.window_at(path, self.spec, start_s, duration_s - start_s)
     t1 = time.perf_counter()
-    log_mel = features.yamnet_log_mel(window.audio_16k, self.spec).astype(np.float32)
-    patches = yamnet_features.patches(log_mel)[:self.patches_per_window]
-    t2 = time.perf_counter()
-    e, c = self._patch_outputs(patches)
-    probability = self._window_probabilities(e[None], c[None])[0]
+    probability = self.padded_probability(window.audio_16k)
     timings["decode"] += t1 - t0
-    timings["features"] += t2 - t1
-    timings["model"] += time.perf_counter() - t2
-    return window.start_s, window.duration_s, window.padded, float(probability)
+    timings["model"] += time.perf_counter() - t1
+    return window.start_s, window.duration_s, window.padded, probability
+
+
+class PatchWindows:
+  """Windows' probabilities from a file's or a stream's patches, pushed in order, each once.
+
+  Window w reads patches [w * step, w * step + patches_per_window). Only the
+  outputs of patches that a window not yet scored reads are kept, so memory stays
+  bounded however long the stream.
+  """
+
+  def __init__(self, scorer: PatchScorer, step: int):
+    self._scorer, self._step = scorer, step
+    self._kept_from = 0       # index of the first patch whose outputs are kept
+    self._received = 0        # patches pushed so far
+    self._next_window = 0
+    self._embeddings: np.ndarray | None = None
+    self._class_logits: np.ndarray | None = None
+
+  @property
+  def received(self) -> int:
+    """Patches pushed so far."""
+    return self._received
+
+  @property
+  def patches_per_window(self) -> int:
+    return self._scorer.patches_per_window
+
+  def push(self, patches: np.ndarray) -> list[tuple[int, float]]:
+    """Patches [N, 96, 64] (those after the last push) -> (window index, probability) of the
+    windows they complete, in order."""
+    if len(patches) == 0:
+      return []
+    e, c = self._scorer._patch_outputs(patches)
+    if self._embeddings is None or len(self._embeddings) == 0:
+      self._embeddings, self._class_logits = e, c
+    else:
+      self._embeddings = np.concatenate([self._embeddings, e])
+      self._class_logits = np.concatenate([self._class_logits, c])
+    self._received += len(patches)
+    per_window, ready = self._scorer.patches_per_window, []
+    while self._next_window * self._step + per_window <= self._received:
+      ready.append(self._next_window)
+      self._next_window += 1
+    out = []
+    if ready:
+      offsets = [w * self._step - self._kept_from for w in ready]
+      probabilities = self._scorer._window_probabilities(
+          np.stack([self._embeddings[i:i + per_window] for i in offsets]),
+          np.stack([self._class_logits[i:i + per_window] for i in offsets]))
+      out = [(w, float(p)) for w, p in zip(ready, probabilities)]
+    drop = min(self._next_window * self._step, self._received) - self._kept_from
+    self._embeddings, self._class_logits = self._embeddings[drop:], self._class_logits[drop:]
+    self._kept_from += drop
+    return out
+
+
+def hop_patches(hop_s: float) -> int:
+  """Patch hops between window starts for a snapped hop_s."""
+  return int(round(hop_s / yamnet_features.PATCH_HOP_S))
+
+
+def patch_span(first: int, last: int) -> tuple[float, float]:
+  """(start_s, duration_s) of the 16 kHz audio that patches first..last-1 read."""
+  return (first * yamnet_features.PATCH_HOP_S,
+          ((last - first - 1) * yamnet_features.PATCH_HOP_SAMPLES + yamnet_features.PATCH_SAMPLES)
+          / yamnet_features.SAMPLE_RATE)
+
+
+def patch_log_mel(audio_16k: np.ndarray) -> np.ndarray:
+  """float32 [T, 64]: YAMNet's log-mel of 16 kHz audio, through float16 as records store it."""
+  return yamnet_features.log_mel(audio_16k).astype(np.float16).astype(np.float32)

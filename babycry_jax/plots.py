@@ -21,11 +21,15 @@ CRYING_COLOR = "tab:red"
 NOT_CRYING_COLOR = "tab:blue"
 
 
-def _save(fig: Figure, path: str, tight: bool = True) -> str:
+def _png(fig: Figure, tight: bool = True) -> bytes:
   png = io.BytesIO()
   # A tight bounding box draws the figure twice; the timeline sets its margins instead.
   fig.savefig(png, format="png", dpi=100, bbox_inches="tight" if tight else None)
-  storage.write_bytes(path, png.getvalue())
+  return png.getvalue()
+
+
+def _save(fig: Figure, path: str, tight: bool = True) -> str:
+  storage.write_bytes(path, _png(fig, tight))
   return path
 
 
@@ -123,14 +127,23 @@ def score_histogram_png(path: str, labels: np.ndarray, scores: np.ndarray,
   return _save(fig, path)
 
 
-def timeline_png(path: str, title: str, window_starts_s: np.ndarray, window_ends_s: np.ndarray,
-                 probabilities: np.ndarray, segments: Sequence[tuple[float, float]],
-                 threshold: float, duration_s: float, spectrogram: np.ndarray | None,
-                 spectrogram_times_s: np.ndarray | None, spectrogram_note: str = "") -> str:
+def timeline_png(path: str, *args, **kwargs) -> str:
+  """Writes timeline_figure(*args, **kwargs) to the PNG `path`."""
+  return _save(timeline_figure(*args, **kwargs), path, tight=False)
+
+
+def timeline_png_bytes(*args, **kwargs) -> bytes:
+  """timeline_figure(*args, **kwargs) as PNG bytes (the live monitor's page)."""
+  return _png(timeline_figure(*args, **kwargs), tight=False)
+
+
+def timeline_figure(title: str, window_starts_s: np.ndarray, window_ends_s: np.ndarray,
+                    probabilities: np.ndarray, segments: Sequence[tuple[float, float]],
+                    threshold: float, duration_s: float, spectrogram: np.ndarray | None,
+                    spectrogram_times_s: np.ndarray | None, spectrogram_note: str = "") -> Figure:
   """Crying probability over time with segments shaded, and a spectrogram strip below.
 
   Args:
-    path: the PNG to write.
     title: figure title (file name, model).
     window_starts_s, window_ends_s: [W] window bounds in seconds.
     probabilities: [W] crying probability per window.
@@ -170,4 +183,4 @@ def timeline_png(path: str, title: str, window_starts_s: np.ndarray, window_ends
                transform=strip.transAxes)
     strip.set_yticks([])
   strip.set(xlim=(0, xmax), xlabel="time (s)")
-  return _save(fig, path, tight=False)
+  return fig

@@ -4,6 +4,7 @@ Detection on a file and live listening cut segments the same way.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 
 import numpy as np
@@ -78,3 +79,50 @@ def merge_segments(starts_s: np.ndarray, ends_s: np.ndarray, probabilities: np.n
     else:
       open_segment = None
   return segments
+
+
+class StreamingSmoother:
+  """smooth_probabilities over a sequence that arrives one window at a time.
+
+  Each window's smoothed probability comes out as soon as the (smoothing_windows - 1) / 2
+  windows after it are known, and `finish` gives the last ones (their right neighbours
+  repeat the last value, as at the end of a file). The values are those of smoothing the
+  whole sequence at once: the same medians, the same means up to rounding.
+  """
+
+  def __init__(self, smoothing_windows: int = 3, method: str = "median"):
+    check_smoothing(smoothing_windows, method)
+    self._k, self._method = smoothing_windows, method
+    self._half = (smoothing_windows - 1) // 2
+    self._recent: collections.deque = collections.deque(maxlen=smoothing_windows)
+    self._pushed = 0   # windows pushed
+    self._done = 0     # windows whose smoothed value has been given
+
+  @property
+  def lag(self) -> int:
+    """Windows a smoothed value waits for after its own."""
+    return self._half
+
+  def _emit(self, upto: int) -> list:
+    """(item, raw, smoothed) of windows _done..upto-1, from the recent windows held."""
+    first = self._pushed - len(self._recent)   # index of the oldest window held
+    values = smooth_probabilities(np.array([p for _, p in self._recent]), self._k, self._method)
+    out = [(self._recent[i - first][0], self._recent[i - first][1], float(values[i - first]))
+           for i in range(self._done, upto)]
+    self._done = upto
+    return out
+
+  def push(self, item, probability: float) -> list:
+    """Adds the next window; returns [(item, raw, smoothed)] of the window now decided, if any."""
+    self._recent.append((item, float(probability)))
+    self._pushed += 1
+    return self._emit(self._pushed - self._half) if self._pushed > self._half else []
+
+  def finish(self) -> list:
+    """[(item, raw, smoothed)] of the windows still waiting: the sequence has ended."""
+    return self._emit(self._pushed) if self._pushed > self._done else []
+
+  def reset(self) -> None:
+    """Forgets the sequence (a new stream starts a new one)."""
+    self._recent.clear()
+    self._pushed = self._done = 0

@@ -8,13 +8,16 @@ from typing import Any, Optional
 
 
 def measurement(name: str, what: str, unit: str, value: float, baseline: float,
-                baseline_name: str, goal: Optional[float], notes: str = "") -> dict[str, Any]:
-  """One results entry; `goal` is the least ratio value/baseline that meets it (None: no goal)."""
+                baseline_name: str, goal: Optional[float], notes: str = "",
+                at_most: bool = False) -> dict[str, Any]:
+  """One results entry; `goal` is the least ratio value/baseline that meets it (None: no goal),
+  or with at_most the greatest (a delay, a share of the CPU)."""
   ratio = value / baseline if baseline else float("nan")
+  met = None if goal is None else bool(ratio <= goal if at_most else ratio >= goal)
   return {"name": name, "what": what, "unit": unit, "value": value, "baseline": baseline,
           "baseline_name": baseline_name, "ratio": ratio,
-          "goal": None if goal is None else f">= {goal:g}x",
-          "met": None if goal is None else bool(ratio >= goal), "notes": notes}
+          "goal": None if goal is None else f"{'<=' if at_most else '>='} {goal:g}x",
+          "met": met, "notes": notes}
 
 
 def machine() -> dict[str, Any]:

@@ -27,6 +27,9 @@ DETECT_REALTIME_GOAL = 20.0  # a baby monitor must keep up with many streams
 DETECT_CLIPS_REALTIME_GOAL = 100.0  # a folder of short clips, whole command on one core
 PREPROCESS_SPEEDUP_GOAL = 1.5   # the Beam job with 2 workers against one plain loop
 LAUNCHER_MEMORY_GROWTH = 1.2    # the launcher's peak memory at 4x the clips, at most
+LISTEN_DELAY_GOAL_S = 2.0       # from a cry's onset to "crying started", at the default hop
+LISTEN_CPU_SHARE_GOAL = 0.25    # of one core, listening in real time
+LISTEN_MEMORY_GROWTH = 1.05     # resident memory at the end of a day of audio, against hour 1
 
 
 @dataclasses.dataclass
@@ -223,6 +226,47 @@ def run_detect_clips(settings: dict, state: SharedState, log: Log) -> list[dict[
   ]
 
 
+def _listed(values) -> str:
+  return ", ".join("-" if d is None else f"{d:.2f}" for d in values)
+
+
+def run_listen(settings: dict, state: SharedState, log: Log) -> list[dict[str, Any]]:
+  from benchmarks import listen_live
+  live = {hop: listen_live.measure_delay_and_cpu(settings["listen_cries"], hop) for hop in (0.5, 0.25)}
+  memory = listen_live.measure_memory(settings["listen_hours"],
+                                      sample_every_h=max(settings["listen_hours"] / 24, 0.05))
+  state.details["listen"] = {"hop_0.5": live[0.5], "hop_0.25": live[0.25], "memory": memory}
+  rows = []
+  for hop, result in live.items():
+    default = " (the default hop)" if hop == 0.5 else ""
+    log(f"[listen] hop {hop} s: {result['alerted']}/{result['cries']} cries alerted, median delay "
+        f"{result['median_delay_s']:.2f} s, max {result['max_delay_s']:.2f} s, CPU "
+        f"{100 * result['cpu_share']:.1f}% of a core")
+    notes = (f"{result['alerted']} of {result['cries']} real cries alerted, "
+             f"{result['false_alerts']} other alerts; delays {_listed(result['delays_s'])} s "
+             f"(on the audio's clock {_listed(result['stream_delays_s'])} s)")
+    rows.append(measurement(
+        f"listen/delay_hop_{hop:g}", f"median s from a cry's onset to its alert, hop {hop:g} s{default}",
+        "s", result["median_delay_s"], LISTEN_DELAY_GOAL_S, "the goal", 1.0 if hop == 0.5 else None,
+        notes + f"; the longest {result['max_delay_s']:.2f} s", at_most=True))
+    rows.append(measurement(
+        f"listen/cpu_hop_{hop:g}", f"share of one core listening in real time, hop {hop:g} s{default}",
+        "share", result["cpu_share"], LISTEN_CPU_SHARE_GOAL, "the goal", 1.0 if hop == 0.5 else None,
+        f"{result['cpu_s']:.1f} CPU s over {result['wall_s']:.0f} s of listening", at_most=True))
+  log(f"[listen] memory: {memory['rss_first_mib']:.0f} MiB after the first hour, "
+      f"{memory['rss_last_mib']:.0f} MiB after {memory['hours']:g} h of audio "
+      f"({memory['speed_x_real_time']:.0f}x real time)")
+  rss = ", ".join(f"{sample['rss_mib']:.0f}" for sample in memory["samples"])
+  rows.append(measurement(
+      "listen/memory", f"most resident MiB over {memory['hours']:g} h of audio / after the first hour",
+      "MiB", memory["rss_max_mib"], memory["rss_first_mib"], "after the first hour",
+      LISTEN_MEMORY_GROWTH,
+      f"fed {memory['speed_x_real_time']:.0f}x faster than real time at hop {memory['hop_s']:g} s, "
+      f"{memory['episodes']} cry episodes; RSS every {memory['samples'][1]['audio_h']:g} h: {rss}",
+      at_most=True))
+  return rows
+
+
 # In running order: hw and input reuse the steps train timed.
 SUITES = {
     # Steps are seconds long at the study's sizes on a small CPU: few, but repeated. Two
@@ -243,6 +287,9 @@ SUITES = {
     "detect_clips": Suite(run_detect_clips,
                           full={"detect_clips_model": "yamnet_cry", "detect_clips_repeats": 3},
                           quick={"detect_clips_model": "yamnet_cry", "detect_clips_repeats": 1}),
+    # The live monitor in real time: minutes of wall time however fast the machine.
+    "listen": Suite(run_listen, full={"listen_cries": 12, "listen_hours": 24.0},
+                    quick={"listen_cries": 2, "listen_hours": 0.2}),
 }
 NAMES = tuple(SUITES)
 

@@ -163,6 +163,12 @@ def test_measurement_goal_logic_and_table(tmp_path):
   assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
 
 
+def test_a_goal_can_be_a_ceiling():
+  quick = measurement("listen/delay", "w", "s", 1.5, 2.0, "the goal", 1.0, at_most=True)
+  slow = measurement("listen/cpu", "w", "share", 0.3, 0.25, "the goal", 1.0, at_most=True)
+  assert (quick["goal"], quick["met"], slow["met"]) == ("<= 1x", True, False)
+
+
 def test_unknown_benchmark_is_rejected():
   with pytest.raises(ValueError, match="unknown benchmark"):
     suite_run.run_suite(["train", "gpu"], output_dir=None)

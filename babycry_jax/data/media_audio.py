@@ -34,6 +34,9 @@ _UPSAMPLE_MARGIN_S = 0.04
 # How far before its previous request the audio timeline may be asked to start: a window's
 # 16 kHz audio starts both margins before its spec-rate audio.
 _HISTORY_S = _UPSAMPLE_MARGIN_S + _RESAMPLE_MARGIN_S
+# The audio a span's spec-rate or 16 kHz audio reads past its end (and before its start): a live
+# stream can cut a span once this much more has arrived (10 ms over, for the filters' rounding).
+CONTEXT_S = _HISTORY_S + 0.01
 
 
 def _origin_s(info: media_probe.MediaInfo, stream: av.stream.Stream, stream_offset_s: float) -> float:
@@ -42,12 +45,9 @@ def _origin_s(info: media_probe.MediaInfo, stream: av.stream.Stream, stream_offs
   return (start if start is not None else 0.0) - stream_offset_s
 
 
-def _frame_to_mono(frame: av.AudioFrame) -> np.ndarray:
-  """float32 [samples]: the mean of all channels, scaled to [-1, 1]."""
-  data = frame.to_ndarray()
-  channels = frame.layout.nb_channels
-  if not frame.format.is_planar:
-    data = data.reshape(-1, channels).T
+def samples_to_mono(data: np.ndarray) -> np.ndarray:
+  """float32 [samples]: planar samples [channels, samples] of any PCM type, scaled to [-1, 1] and
+  averaged over the channels (the same for a decoded file and for raw PCM of a live stream)."""
   if data.dtype == np.uint8:
     data = (data.astype(np.float32) - 128.0) / 128.0
   elif np.issubdtype(data.dtype, np.integer):
@@ -56,6 +56,14 @@ def _frame_to_mono(frame: av.AudioFrame) -> np.ndarray:
   if data.shape[0] == 1:
     return data[0]
   return np.add.reduce(data, axis=0) * np.float32(1.0 / data.shape[0])
+
+
+def frame_to_mono(frame: av.AudioFrame) -> np.ndarray:
+  """float32 [samples]: the mean of all channels of a decoded frame, scaled to [-1, 1]."""
+  data = frame.to_ndarray()
+  if not frame.format.is_planar:
+    data = data.reshape(-1, frame.layout.nb_channels).T
+  return samples_to_mono(data)
 
 
 class AudioTimeline:
@@ -107,7 +115,7 @@ class AudioTimeline:
     self._container.close()
 
   def _place(self, frame: av.AudioFrame) -> None:
-    samples = _frame_to_mono(frame)
+    samples = frame_to_mono(frame)
     if frame.sample_rate != self.rate:   # a mid-stream rate change: bring it to the stream rate
       count = int(round(len(samples) * self.rate / frame.sample_rate))
       samples = np.interp(np.linspace(0, len(samples) - 1, count), np.arange(len(samples)),

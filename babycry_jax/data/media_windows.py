@@ -58,6 +58,22 @@ def loop_to_length(content: np.ndarray, length: int) -> np.ndarray:
   return np.resize(np.asarray(content, np.float32), length)
 
 
+def window_audio(timeline, spec: FeatureSpec, start_s: float,
+                 content_s: Optional[float] = None) -> tuple[np.ndarray, np.ndarray]:
+  """(audio [spec.window_samples], audio_16k [window_s * 16000]) of the window at start_s.
+
+  `timeline` serves native-rate samples by index (media_audio.AudioTimeline for a
+  file, stream_timeline.StreamTimeline for a live stream). With content_s, the
+  window is padded: its audio after content_s loops the content, as a file's last
+  window does.
+  """
+  audio = media_audio.resampled(timeline, spec.sample_rate, start_s, spec.window_samples)
+  audio_16k = media_audio.audio_16k(timeline, spec, start_s, spec.window_s, content_s)
+  if content_s is not None:
+    audio = loop_to_length(audio[:int(round(content_s * spec.sample_rate))], spec.window_samples)
+  return audio, audio_16k
+
+
 class _WindowReader:
   """Cuts a planned sequence of windows (non-decreasing starts) from one file in one pass.
 
@@ -107,11 +123,7 @@ class _WindowReader:
       padded = content_s < spec.window_s - FULL_WINDOW_TOLERANCE_S
       audio = audio_16k = None
       if self._audio is not None:
-        audio = media_audio.resampled(self._audio, spec.sample_rate, start_s, spec.window_samples)
-        audio_16k = media_audio.audio_16k(self._audio, spec, start_s, spec.window_s,
-                                          content_s if padded else None)
-        if padded:
-          audio = loop_to_length(audio[:int(round(content_s * spec.sample_rate))], spec.window_samples)
+        audio, audio_16k = window_audio(self._audio, spec, start_s, content_s if padded else None)
       frames = None
       if self._video is not None:
         while next_request <= last_request[k]:
