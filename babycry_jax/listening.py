@@ -149,8 +149,12 @@ class Listener:
       self._send_state()
 
   def _send_state(self) -> None:
+    """The state to the targets, and to the observers at once: the web page never lags a change."""
     self._last_state_sent = time.monotonic()
-    self.alerts.state(self.snapshot())
+    snapshot = self.snapshot()
+    self.alerts.state(snapshot)
+    for observer in self.observers:
+      observer.status(snapshot)
 
   # ------------------------------------------------------------------ the source
 
@@ -194,9 +198,11 @@ class Listener:
     if not self._hearing:
       self._hearing = True
       self.alerts.availability(True)
-      if self._state == "offline":
-        self._alert({"event": "monitor_online"})
+      was_offline = self._state == "offline"
+      # The state first: whoever hears "monitor online" finds the monitor's state online too.
       self._set_state("crying" if self.episodes.crying else "quiet")
+      if was_offline:
+        self._alert({"event": "monitor_online"})
     self._level = level_dbfs(samples)
     piece = max(1, int(self.hop_s * rate))   # the timeline keeps a few hops: never feed more
     for first in range(0, len(samples), piece):
