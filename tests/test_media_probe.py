@@ -1,10 +1,12 @@
 """Probing: bad files named by their reason; what each kind of file holds and what a missing track gives."""
 import pickle
 
+import av
 import numpy as np
 import pytest
 
 import media_clips
+import media_fuzzer
 from babycry_jax.data import features, media_audio, media_probe, media_video, media_windows, schema
 
 PAPER = schema.preset("paper")
@@ -39,6 +41,27 @@ def test_truncated_mp4_and_avi(tmp_path, shared_data):
   cut_avi = tmp_path / "cut.avi"
   cut_avi.write_bytes(study[:len(study) // 2])
   media_clips.assert_media_error(cut_avi, "truncated")
+
+
+def test_timestamps_that_jump_further_than_the_bytes_could_hold(tmp_path):
+  whole = media_clips.write_clip(tmp_path / "whole.mp4", audio_start_s=0.0)
+  jumped = media_fuzzer.jump_timestamps(whole, tmp_path / "jumped")   # 10^7 s on, half way
+  media_clips.assert_media_error(jumped, "implausible_duration")
+
+
+def test_a_tag_that_is_not_utf8_is_read_with_replacement_characters(tmp_path):
+  whole = media_clips.write_clip(tmp_path / "whole.mp4", audio_start_s=0.0)
+  tagged = tmp_path / "tagged.mkv"
+  with av.open(str(whole)) as src, av.open(str(tagged), "w", format="matroska") as dst:
+    dst.metadata["title"] = "TITLETAG"
+    streams = {s.index: dst.add_stream_from_template(s) for s in src.streams}
+    for packet in src.demux():
+      if packet.dts is not None:
+        packet.stream = streams[packet.stream.index]
+        dst.mux(packet)
+  tagged.write_bytes(tagged.read_bytes().replace(b"TITLETAG", b"\x9d\xff\x9dTAG\x9d\xff"))
+  assert media_probe.probe(str(tagged)).has_audio
+  assert len(list(media_windows.iter_windows(str(tagged), PAPER, hop_s=PAPER.hop_s))) == 1
 
 
 def test_subtitles_only_file_has_no_usable_track(tmp_path):

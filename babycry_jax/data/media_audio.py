@@ -80,7 +80,7 @@ class AudioTimeline:
     self._start(seek_s=first_needed_s - _AUDIO_PREROLL_S)
 
   def _start(self, seek_s: float) -> None:
-    self._container = av.open(self._path)
+    self._container = media_probe.open_input(self._path)
     # The same stream probe chose: the first one with a decoder.
     self._stream = next(s for s in self._container.streams.audio if s.codec_context is not None)
     self.rate = int(self._stream.codec_context.sample_rate)

@@ -16,7 +16,7 @@ from typing import Optional
 import av
 import cv2
 
-REASONS = ("unreadable_path", "empty_file", "not_media", "truncated",
+REASONS = ("unreadable_path", "empty_file", "not_media", "truncated", "implausible_duration",
            "unsupported_codec", "no_usable_track", "too_short")
 
 # File endings the commands accept as media (PyAV opens more; these are the ones tested).
@@ -27,6 +27,10 @@ SEEK_MIN_S = 5.0
 # A file whose readable packets end this much before its declared length is truncated.
 _TRUNCATION_MIN_S = 0.5
 _TRUNCATION_FRACTION = 0.05
+# Real media holds more than this per second (compressed silence, about 30); a file whose
+# timeline is longer than its size allows has broken timestamps or rates (a jump of 10^7 s,
+# a sample rate of 1 Hz), and decoding it would fill hours or years with silence.
+_MIN_BYTES_PER_S = 16.0
 # Containers whose headers state the real length (raw MP3/AAC/TS only estimate it).
 _DECLARED_LENGTH_FORMATS = frozenset(
     ["mov", "mp4", "m4a", "matroska", "webm", "avi", "wav", "w64", "flac", "ogg",
@@ -120,9 +124,15 @@ def _check_riff_size(path: str, head: bytes, size: int) -> None:
                      f"RIFF header declares {declared + 8} bytes but the file has {size}")
 
 
+def open_input(path: str) -> av.container.InputContainer:
+  """av.open for reading; tags that are not UTF-8 (a damaged header) are read with
+  replacement characters instead of failing the open."""
+  return av.open(path, mode="r", metadata_errors="replace")
+
+
 def _open_container(path: str, head: bytes) -> av.container.InputContainer:
   try:
-    return av.open(path, mode="r")
+    return open_input(path)
   except (av.error.FileNotFoundError, av.error.PermissionError, av.error.IsADirectoryError) as e:
     raise MediaError(path, "unreadable_path", str(e)) from e
   except av.error.FFmpegError as e:
@@ -240,8 +250,9 @@ def probe(path: str) -> MediaInfo:
   Raises:
     MediaError: reason "unreadable_path" (missing, a folder, no permission),
       "empty_file", "not_media", "truncated" (cut off: its header or index
-      promises more than the file holds), "unsupported_codec" (no track can be
-      decoded) or "no_usable_track" (no audio and no video track at all).
+      promises more than the file holds), "implausible_duration" (its
+      timestamps span more time than its bytes could hold), "unsupported_codec"
+      (no track can be decoded) or "no_usable_track" (no audio and no video track at all).
   """
   path = os.fspath(path)
   head, size = _read_head(path)
@@ -258,6 +269,10 @@ def probe(path: str) -> MediaInfo:
     end_s = measured_end_s if measured_end_s is not None else declared_end_s
     if end_s is None:
       raise MediaError(path, "not_media", "no timestamped packets in any audio or video track")
+    if end_s - origin_s > size / _MIN_BYTES_PER_S:
+      raise MediaError(path, "implausible_duration",
+                       f"its timestamps span {end_s - origin_s:.1f} s but the file has only {size} "
+                       f"bytes (under {_MIN_BYTES_PER_S:g} per second): broken timestamps or rates")
     fps = None
     if video is not None:
       rate = video.average_rate or video.guessed_rate
