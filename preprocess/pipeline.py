@@ -246,6 +246,8 @@ def build_dataset(input_path: str, output_dir: str, spec: Optional[schema.Featur
                   log: Callable[[str], None] = print) -> dict[str, Any]:
   """Builds a dataset dir from a folder, a CSV manifest or an AudioSet list.
 
+  Long for its arguments only: the steps are _plan_inputs, _run and _write_metadata.
+
   Args:
     input_path: label folders, the study's layout, a manifest or a segment list.
     output_dir: the dataset dir (local or gs://) to create; it appears only when complete.
