@@ -20,7 +20,8 @@ from babycry_jax import console, evaluation, runs, shipped_model
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training workdir whose best checkpoint is shipped.")
-flags.DEFINE_string("name", shipped_model.DEFAULT_NAME, "Folder name under babycry_jax/pretrained.")
+flags.DEFINE_string("name", None, "Folder name under babycry_jax/pretrained (a model shipped "
+                    "in the package; give this or --output_dir).")
 flags.DEFINE_integer("sample_size", 16, "Validation clips kept with their features.", lower_bound=2)
 flags.DEFINE_string("info", "", "JSON object of extra fields for model.json (sources, licences).")
 flags.DEFINE_string("output_dir", None, "Write the model folder here instead of "
@@ -32,6 +33,9 @@ def main(argv):
   console.quiet_libraries()
   if len(argv) > 1:
     print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
+    return 1
+  if bool(FLAGS.name) == bool(FLAGS.output_dir):
+    print("error: give either --name (a model in the package) or --output_dir", file=sys.stderr)
     return 1
   try:
     info = json.loads(FLAGS.info) if FLAGS.info else {}

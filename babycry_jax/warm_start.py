@@ -1,9 +1,9 @@
 """Starting part of a model from another trained one (config.warm_start).
 
-`source` is "shipped" (the default model inside the package), "shipped:NAME" (the
-package's model NAME, e.g. "shipped:real_world_cnn_pool") or a training workdir (its best checkpoint): every layer of the source except its
-head is copied into the sub-tree `into` of the new model, parameters and BatchNorm
-statistics alike. Or it is "yamnet": the pretrained YAMNet converted into the
+`source` is "shipped:NAME" (the package's model NAME, e.g. "shipped:real_world_cnn_pool")
+or a training workdir (its best checkpoint): every layer of the source except the
+sub-tree named "head" is copied into the sub-tree `into` of the new model,
+parameters and BatchNorm statistics alike. Or it is "yamnet": the pretrained YAMNet converted into the
 package (babycry_jax.yamnet_weights), all of it, into a models.yamnet.YamNet.
 Names and shapes must match exactly: fusion_pool_3dcnn's "audio" branch is built
 from cnn_pool's layers for this.
@@ -19,19 +19,17 @@ import numpy as np
 from babycry_jax import runs, shipped_model, yamnet_weights
 from babycry_jax.train_state import TrainState
 
-SHIPPED = "shipped"
+SHIPPED_PREFIX = "shipped:"
 
 
 def _shipped_name(source: str) -> str | None:
   """The shipped model's name a source names, or None for a workdir."""
-  if source == SHIPPED:
-    return shipped_model.DEFAULT_NAME
-  return source[len(SHIPPED) + 1:] if source.startswith(SHIPPED + ":") else None
+  return source[len(SHIPPED_PREFIX):] if source.startswith(SHIPPED_PREFIX) else None
 
 
 def _source_run(source: str) -> runs.Run:
   name = _shipped_name(source)
-  return shipped_model.load(name)[0] if name else runs.load_run(source, "best")
+  return shipped_model.load(name)[0] if name is not None else runs.load_run(source, "best")
 
 
 def _copied(target: Any, source: dict, what: str) -> Any:

@@ -260,12 +260,13 @@ def run_listen(settings: dict, state: SharedState, log: Log) -> list[dict[str, A
       f"{memory['rss_last_mib']:.0f} MiB after {memory['hours']:g} h of audio "
       f"({memory['speed_x_real_time']:.0f}x real time)")
   rss = ", ".join(f"{sample['rss_mib']:.0f}" for sample in memory["samples"])
+  hours = ", ".join(f"{sample['audio_h']:g}" for sample in memory["samples"])
   rows.append(measurement(
       "listen/memory", f"most resident MiB over {memory['hours']:g} h of audio / after the first hour",
       "MiB", memory["rss_max_mib"], memory["rss_first_mib"], "after the first hour",
       LISTEN_MEMORY_GROWTH,
       f"fed {memory['speed_x_real_time']:.0f}x faster than real time at hop {memory['hop_s']:g} s, "
-      f"{memory['episodes']} cry episodes; RSS every {memory['samples'][1]['audio_h']:g} h: {rss}",
+      f"{memory['episodes']} cry episodes; RSS at {hours} h of audio: {rss}",
       at_most=True))
   return rows
 

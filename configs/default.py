@@ -21,7 +21,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.model = "fusion_cnn_3dcnn_lstm"
   c.model_kwargs = ml_collections.ConfigDict()
   # Start a sub-tree of the model from a trained one (babycry_jax/warm_start.py):
-  # source "shipped", "yamnet" (the pretrained YAMNet) or a workdir, into e.g. "audio";
+  # source "shipped:NAME" (a model in the package), "yamnet" (the pretrained YAMNet) or a
+  # workdir, into e.g. "audio";
   # "" starts from scratch.
   c.warm_start = ml_collections.ConfigDict(dict(source="", into=""))
 

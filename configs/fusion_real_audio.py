@@ -1,5 +1,5 @@
 """fusion_pool_3dcnn on the embedded default, its audio branch starting from the shipped
-model: a cnn_pool trained on real recordings (docs/real_world.md).
+model `real_world_cnn_pool`: a cnn_pool trained on real recordings (docs/real_world.md).
 
 The video branch and the head learn from the embedded default's generated media; the
 audio branch starts knowing real sound (cries, speech, music, animals, household and
@@ -20,7 +20,7 @@ _AUDIO_BRANCH = {"input_pool": "audio_input_pool", "conv_features": "audio_conv_
 def get_config() -> ml_collections.ConfigDict:
   c = fusion_pool_3dcnn.get_config()
   c.warm_start = ml_collections.ConfigDict(dict(source="shipped:real_world_cnn_pool", into="audio"))
-  # The audio branch is built as configs/real_world.py built the shipped model, so that its
+  # The audio branch is built as configs/real_world.py built real_world_cnn_pool, so that its
   # weights fit (warm start names any layer that does not).
   for name, value in real_world.get_config().model_kwargs.items():
     if name in _AUDIO_BRANCH:

@@ -7,7 +7,7 @@ then train:
   python -m babycry_jax.train --config configs/real_world.py --workdir runs/rw_cnn_pool
 
 Audio only. It beat the study's LSTM (configs/real_world_lstm.py) on validation
-(docs/real_world.md), so it is the recipe's model, and the shipped one.
+(docs/real_world.md), so it is the recipe's model, shipped as real_world_cnn_pool.
 
 `--config.model_kwargs.pooling=mean` pools by the mean instead; `--config.augment.spec_augment=True`
 adds SpecAugment masks (it raised false alarms on unseen animals: docs/real_world.md, leave one

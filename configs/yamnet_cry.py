@@ -5,7 +5,7 @@ Each 0.96 s patch's crying logit is YAMNet's own "Baby cry, infant cry" logit pl
 correction learned from its 1024-d embedding (zero at the start, so training starts
 from YAMNet as it comes), averaged over the window's patches. YAMNet's last three
 separable blocks are fine-tuned at 0.3% of the head's learning rate; the rest of it stays
-as converted. Leaving sources out (README) chose this over the head alone and over
+as converted. Leaving sources out (the README's headline) chose this over the head alone and over
 YAMNet as it comes. Build the dataset first (it needs ../shared/data):
   python -m preprocess.real_world_recipe --shared ../shared/data --output data/real_world
 then train:

@@ -61,3 +61,9 @@ def test_export_writes_a_model_that_scores_as_its_run(tmp_path):
   result = json.loads((tmp_path / "det" / "hum.json").read_text())
   assert result["threshold"] == info["threshold"] and result["num_windows"] == 3
   assert not (tmp_path / "det" / "hum.png").exists()
+
+
+def test_export_names_its_destination_and_never_overwrites_a_shipped_model_by_default(tmp_path):
+  done = subprocess.run([sys.executable, "-m", "babycry_jax.export_model", f"--workdir={tmp_path}"],
+                        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+  assert done.returncode == 1 and "give either --name" in done.stderr
