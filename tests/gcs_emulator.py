@@ -4,14 +4,18 @@ Cloud Storage answers every object download with an `x-goog-generation`
 header; the emulator leaves it out, and tensorstore (under Orbax) needs it for
 the conditional writes of a checkpoint's manifest. Cloud Storage also refuses
 an upload with `ifGenerationMatch=0` when the object exists (HTTP 412), which
-creating a lock object relies on; the emulator overwrites it. Usage is the
-emulator's own: `python tests/gcs_emulator.py start --port P ...`.
+creating a lock object relies on; the emulator overwrites it. And its index of objects (.meta) is replaced atomically,
+so a test that kills the emulator mid-write (a bucket going away) finds it whole
+on restart, as a real bucket would be. Usage is the emulator's own:
+`python tests/gcs_emulator.py start --port P ...`.
 """
 import http
+import json
+import os
 import sys
 
 from gcp_storage_emulator import __main__ as emulator
-from gcp_storage_emulator import server
+from gcp_storage_emulator import server, storage
 from gcp_storage_emulator.handlers import objects
 
 _download = objects.download
@@ -43,6 +47,19 @@ def _insert_unless_present(request, response, storage, *args, **kwargs):
   return _insert(request, response, storage, *args, **kwargs)
 
 
+def _write_index_atomically(self):
+  if self._store._root is None:  # in memory: nothing to tear
+    return _write_index(self)
+  path = self._store._disk_path(".meta")
+  data = {"buckets": self.buckets, "objects": self.objects, "resumable": self.resumable,
+          "bucket_iam_policies": self.bucket_iam_policies, "soft_deleted": self.soft_deleted}
+  with open(f"{path}.tmp", "w") as f:
+    json.dump(data, f, indent=2)
+  os.replace(f"{path}.tmp", path)
+
+
+_write_index = storage.Storage._write_config_to_file
+storage.Storage._write_config_to_file = _write_index_atomically
 objects.download = _download_with_generation  # objects.get (alt=media) looks it up here
 objects.insert = _insert_unless_present       # the server's fallback route looks it up here
 for _, methods in server.HANDLERS:            # the routes keep their own reference
