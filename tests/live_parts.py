@@ -90,12 +90,15 @@ def mqtt_broker():
   config = {"listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
             "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}}
   loop = asyncio.new_event_loop()
-  broker = Broker(config, loop=loop)
+  brokers = []
   started = threading.Event()
 
   def serve():
+    # Built in its loop's thread: the broker asks for the current loop, which this test
+    # process's main thread may no longer have once an earlier test ran asyncio.run.
     asyncio.set_event_loop(loop)
-    loop.run_until_complete(broker.start())
+    brokers.append(Broker(config, loop=loop))
+    loop.run_until_complete(brokers[0].start())
     started.set()
     loop.run_forever()
 
@@ -105,7 +108,7 @@ def mqtt_broker():
   try:
     yield port
   finally:
-    asyncio.run_coroutine_threadsafe(broker.shutdown(), loop).result(timeout=20)
+    asyncio.run_coroutine_threadsafe(brokers[0].shutdown(), loop).result(timeout=20)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(timeout=10)
 
