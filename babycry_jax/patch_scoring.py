@@ -7,8 +7,13 @@ chunks of patches (data.media_audio.iter_audio_16k, equal sample for sample to t
 windows preprocessing cuts), every patch goes through the model's
 `patch_outputs` once, and each window's `window_logits` reads the outputs of
 its patches. So the hop is a whole number of patch hops (0.48 s); a padded
-last window (its media looped, as preprocessing pads) is scored on its own.
-Memory stays bounded: only the patches of windows not yet scored are kept.
+last window (its media looped, as preprocessing pads) has patches of its own,
+which join the file's last model call. Memory stays bounded: only the patches
+of windows not yet scored are kept.
+
+A model call takes a batch of patch_batch_sizes: a short file's or a live
+stream's few patches are not padded to a full batch (on one CPU core the
+converted YAMNet took about 8 ms for 1 patch, 21 ms for 8 and 70 ms for 32).
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from babycry_jax.data import features, media_audio, media_windows, yamnet_featur
 
 # Patches of audio read and put through the model per chunk (about 31 s).
 CHUNK_PATCHES = 64
+PATCH_SHAPE = (yamnet_features.PATCH_FRAMES, yamnet_features.N_MELS)
 
 
 def supports(model: Any) -> bool:
@@ -31,13 +37,24 @@ def supports(model: Any) -> bool:
           and tuple(getattr(type(model), "modalities", ())) == ("audio",))
 
 
+def patch_batch_sizes(largest: int) -> tuple[int, ...]:
+  """The batch sizes patches go through the model in: 1, 2, 3, 4, 6, 8, 12, ... (powers of two
+  and halfway between) below `largest`, and it; a rest is padded by less than half."""
+  sizes, power = set(), 1
+  while power < largest:
+    sizes.update(s for s in (power, 3 * power // 2) if 0 < s < largest)
+    power *= 2
+  return tuple(sorted(sizes)) + (largest,)
+
+
 def snap_hop(hop_s: float) -> float:
   """hop_s rounded to a whole number (at least 1) of YAMNet patch hops."""
   return max(1, round(hop_s / yamnet_features.PATCH_HOP_S)) * yamnet_features.PATCH_HOP_S
 
 
 class PatchScorer:
-  """A run's model over files, patch by patch; jitted at fixed batch shapes, so it compiles once."""
+  """A run's model over files, patch by patch, jitted at the few batch shapes of
+  patch_batch_sizes; each compiles (or is read from the compilation cache) when first used."""
 
   def __init__(self, run, batch_patches: int = 16, batch_windows: int = 16):
     self.spec = run.spec
@@ -45,22 +62,21 @@ class PatchScorer:
     if self.patches_per_window == 0:
       raise ValueError(f"windows of {self.spec.window_s:g} s are shorter than one YAMNet patch")
     self.batch_patches, self.batch_windows = batch_patches, batch_windows
+    self._batch_sizes = patch_batch_sizes(batch_patches)
     model = run.model
     self._variables = jax.device_put(forward.variables(run.state.params, run.state.batch_stats))
     self._outputs = jax.jit(lambda v, x: model.apply(v, x, method=type(model).patch_outputs))
     self._probability = jax.jit(lambda v, e, c: forward.probability_of(
         model.apply(v, e, c, method=type(model).window_logits)))
-    shape = (batch_patches, yamnet_features.PATCH_FRAMES, yamnet_features.N_MELS)
-    embeddings, class_logits = self._outputs(self._variables, np.zeros(shape, np.float32))
-    self._window_probabilities(np.zeros((0, self.patches_per_window, embeddings.shape[-1])),
-                               np.zeros((0, self.patches_per_window, class_logits.shape[-1])))
 
   def _patch_outputs(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """[N, 96, 64] -> ([N, 1024], [N, 521]), in fixed-size batches (the last one padded)."""
+    """[N, 96, 64] -> ([N, 1024], [N, 521]): full batches, then the rest padded to the
+    smallest batch size that holds it."""
     embeddings, class_logits = [], []
     for first in range(0, len(patches), self.batch_patches):
       part = patches[first:first + self.batch_patches]
-      padded = np.zeros((self.batch_patches,) + part.shape[1:], np.float32)
+      size = next(b for b in self._batch_sizes if b >= len(part))
+      padded = np.zeros((size,) + part.shape[1:], np.float32)
       padded[:len(part)] = part
       e, c = self._outputs(self._variables, padded)
       embeddings.append(np.asarray(e)[:len(part)])
@@ -93,48 +109,68 @@ class PatchScorer:
     step = hop_patches(hop_s)
     plan = media_windows.window_starts(duration_s, spec, hop_s)
     full = [start_s for start_s, padded in plan if not padded]
+    tail = [start_s for start_s, padded in plan if padded]   # a padded last window, or none
     num_patches = (len(full) - 1) * step + per_window if full else 0
     chunks = self._chunks(num_patches)
     spans = [patch_span(first, last) for first, last in chunks]
     audio = media_audio.iter_audio_16k(path, spec, spans)
     windows = PatchWindows(self, step)
+    tail_window, tail_patches = None, np.zeros((0, *PATCH_SHAPE), np.float32)
     for (first, last), (start_s, _) in zip(chunks, spans):
       t0 = time.perf_counter()
       chunk_audio = next(audio)
+      if last == num_patches and tail:
+        tail_window = media_windows.window_at(path, spec, tail[0], duration_s - tail[0])
       t1 = time.perf_counter()
       log_mel = patch_log_mel(chunk_audio)
       if log_mel_sink is not None:   # the frames the next chunk does not start with
         shown = (last - first) * yamnet_features.PATCH_HOP_FRAMES if last < num_patches else None
         log_mel_sink(start_s, log_mel[:shown])
       patches = yamnet_features.patches(log_mel)[:last - first]
+      if tail_window is not None:
+        tail_patches = self.padded_patches(tail_window.audio_16k)
       t2 = time.perf_counter()
-      for window, probability in windows.push(patches):
+      e, c = self._patch_outputs(np.concatenate([patches, tail_patches]))
+      for window, probability in windows.push_outputs(e[:len(patches)], c[:len(patches)]):
         yield full[window], spec.window_s, False, probability
       timings["decode"] += t1 - t0
       timings["features"] += t2 - t1
       timings["model"] += time.perf_counter() - t2
-    for start_s, padded in plan:
-      if padded:
-        yield self._padded_window(path, start_s, duration_s, timings)
+    if tail:
+      if tail_window is None:   # no full window: the padded one is the file's only window
+        tail_window, e, c = self._only_window(path, tail[0], duration_s, timings, log_mel_sink)
+      t0 = time.perf_counter()
+      probability = float(self._window_probabilities(e[None, -per_window:],
+                                                     c[None, -per_window:])[0])
+      timings["model"] += time.perf_counter() - t0
+      yield tail_window.start_s, tail_window.duration_s, tail_window.padded, probability
 
-  def padded_probability(self, audio_16k: np.ndarray) -> float:
-    """The probability of a padded window, from its 16 kHz audio (content looped, see
-    media_audio.audio_16k): scored on its own, since its patches are no file's patches."""
-    log_mel = features.yamnet_log_mel(audio_16k, self.spec).astype(np.float32)
-    patches = yamnet_features.patches(log_mel)[:self.patches_per_window]
-    e, c = self._patch_outputs(patches)
-    return float(self._window_probabilities(e[None], c[None])[0])
-
-  def _padded_window(self, path: str, start_s: float, duration_s: float,
-                     timings: dict[str, float]) -> tuple[float, float, bool, float]:
-    """The last, padded window: its media looped to a whole window, as preprocessing does."""
+  def _only_window(self, path: str, start_s: float, duration_s: float, timings: dict[str, float],
+                   log_mel_sink) -> tuple[Any, np.ndarray, np.ndarray]:
+    """(the padded window of a file shorter than one window, its patches' outputs)."""
     t0 = time.perf_counter()
     window = media_windows.window_at(path, self.spec, start_s, duration_s - start_s)
     t1 = time.perf_counter()
-    probability = self.padded_probability(window.audio_16k)
+    log_mel = padded_log_mel(window.audio_16k, self.spec)
+    if log_mel_sink is not None:   # its content, not the loop
+      content = int(window.duration_s * yamnet_features.SAMPLE_RATE)
+      log_mel_sink(window.start_s, log_mel[:yamnet_features.num_frames(content)])
+    t2 = time.perf_counter()
+    e, c = self._patch_outputs(yamnet_features.patches(log_mel)[:self.patches_per_window])
     timings["decode"] += t1 - t0
-    timings["model"] += time.perf_counter() - t1
-    return window.start_s, window.duration_s, window.padded, probability
+    timings["features"] += t2 - t1
+    timings["model"] += time.perf_counter() - t2
+    return window, e, c
+
+  def padded_patches(self, audio_16k: np.ndarray) -> np.ndarray:
+    """[patches_per_window, 96, 64]: the patches of a padded window, from its 16 kHz audio
+    (content looped, see media_audio.audio_16k); they are no file's patches."""
+    return yamnet_features.patches(padded_log_mel(audio_16k, self.spec))[:self.patches_per_window]
+
+  def padded_probability(self, audio_16k: np.ndarray) -> float:
+    """The probability of a padded window, from its 16 kHz audio, scored on its own."""
+    e, c = self._patch_outputs(self.padded_patches(audio_16k))
+    return float(self._window_probabilities(e[None], c[None])[0])
 
 
 class PatchWindows:
@@ -167,13 +203,18 @@ class PatchWindows:
     windows they complete, in order."""
     if len(patches) == 0:
       return []
-    e, c = self._scorer._patch_outputs(patches)
+    return self.push_outputs(*self._scorer._patch_outputs(patches))
+
+  def push_outputs(self, e: np.ndarray, c: np.ndarray) -> list[tuple[int, float]]:
+    """As push, from the patches' model outputs (embeddings [N, 1024], class logits [N, 521])."""
+    if len(e) == 0:
+      return []
     if self._embeddings is None or len(self._embeddings) == 0:
       self._embeddings, self._class_logits = e, c
     else:
       self._embeddings = np.concatenate([self._embeddings, e])
       self._class_logits = np.concatenate([self._class_logits, c])
-    self._received += len(patches)
+    self._received += len(e)
     per_window, ready = self._scorer.patches_per_window, []
     while self._next_window * self._step + per_window <= self._received:
       ready.append(self._next_window)
@@ -201,6 +242,11 @@ def patch_span(first: int, last: int) -> tuple[float, float]:
   return (first * yamnet_features.PATCH_HOP_S,
           ((last - first - 1) * yamnet_features.PATCH_HOP_SAMPLES + yamnet_features.PATCH_SAMPLES)
           / yamnet_features.SAMPLE_RATE)
+
+
+def padded_log_mel(audio_16k: np.ndarray, spec) -> np.ndarray:
+  """float32 [T, 64]: a padded window's YAMNet log-mel, as records store it."""
+  return features.yamnet_log_mel(audio_16k, spec).astype(np.float32)
 
 
 def patch_log_mel(audio_16k: np.ndarray) -> np.ndarray:

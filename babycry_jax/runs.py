@@ -7,7 +7,6 @@ from typing import Any
 
 import ml_collections
 
-from babycry_jax import checkpointing
 from babycry_jax.data import schema, storage
 from babycry_jax.train_state import TrainState, abstract_train_state, create_model
 
@@ -33,6 +32,7 @@ def resolve_step(workdir: str, checkpoint: str = "best") -> int:
   Raises checkpointing.DamagedCheckpoint (a ValueError) when that step's files
   are not what was written: a damaged checkpoint is never read silently.
   """
+  from babycry_jax import checkpointing   # Orbax: a shipped model starts without it
   read_config(workdir)
   ckpt = checkpointing.Checkpointer(workdir, read_only=True)
   try:
@@ -65,6 +65,7 @@ def load_run(workdir: str, checkpoint: str = "best") -> Run:
   spec = schema.FeatureSpec.from_json(metadata["feature_spec"])
   model = create_model(config)
   template = abstract_train_state(config, model, spec)
+  from babycry_jax import checkpointing   # Orbax: a shipped model starts without it
   ckpt = checkpointing.Checkpointer(workdir, read_only=True)
   try:
     step = ckpt.checked(ckpt.resolve(checkpoint))

@@ -10,7 +10,7 @@ import pytest
 
 import synthetic_dataset
 from wav_files import write_wav
-from babycry_jax import detection, forward, runs, train_state, warm_start
+from babycry_jax import detection, forward, patch_scoring, runs, train_state, warm_start
 from babycry_jax.data import features, media_audio, media_windows, schema, yamnet_features
 from babycry_jax.models import yamnet, yamnet_cry
 from conftest import REPO_ROOT
@@ -153,9 +153,25 @@ def test_window_16k_audio_equals_the_same_span_read_whole(tmp_path):
   assert compared == 6
 
 
-def test_patch_scoring_equals_scoring_each_window_whole(tmp_path):
+def test_patch_batch_sizes_pad_a_rest_by_less_than_half():
+  assert patch_scoring.patch_batch_sizes(1) == (1,)
+  assert patch_scoring.patch_batch_sizes(4) == (1, 2, 3, 4)
+  assert patch_scoring.patch_batch_sizes(7) == (1, 2, 3, 4, 6, 7)
+  assert patch_scoring.patch_batch_sizes(32) == (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
+  for largest in range(1, 70):
+    sizes = patch_scoring.patch_batch_sizes(largest)
+    for n in range(1, largest + 1):
+      assert next(s for s in sizes if s >= n) < 1.5 * n + 1
+
+
+# A 10 s file: 7 full windows (19 patches), then a padded one (7 patches of its own). A 3 s
+# file: only a padded window.
+@pytest.mark.parametrize("duration_s, windows, model_calls", [
+    (10.0, 8, [4, 4, 4, 4, 4, 4, 2]), (3.0, 1, [4, 3])])
+def test_patch_scoring_equals_scoring_each_window_whole(tmp_path, duration_s, windows, model_calls):
   """Detection's patch path gives every window the probability the model gives that window's
-  record features, padded last window included; each patch is computed once."""
+  record features, padded last window included; each patch is computed once, the padded
+  window's in the file's last model call, and a short rest is not padded to a full batch."""
   config = _config("zero_shot")
   config.num_epochs = 0
   model, state = _warm_state(config)
@@ -166,16 +182,20 @@ def test_patch_scoring_equals_scoring_each_window_whole(tmp_path):
                         schema.FRAMES: {"mean": 0.0, "std": 1.0}}}
   run = runs.Run(config, model, state, 0, spec, metadata)
   detector = detection.Detector(None, run=run, source="test", batch_size=4)
-  path = _bursts_wav(tmp_path / "b.wav", 10.0, 22050)
+  scorer, calls = detector.patch_scorer, []
+  outputs = scorer._outputs
+  scorer._outputs = lambda v, x: calls.append(len(x)) or outputs(v, x)
+  path = _bursts_wav(tmp_path / "b.wav", duration_s, 22050)
   result = detector.detect(path, hop_s=1.0, smoothing_windows=1)
   assert result.hop_s == pytest.approx(0.96)
+  assert calls == model_calls
   expected = []
   variables = forward.variables(state.params, state.batch_stats)
   for window in media_windows.iter_windows(path, spec, hop_s=result.hop_s):
     log_mel = features.window_features(window, spec)[schema.YAMNET_LOG_MEL].astype(np.float32)
     expected.append((window.start_s, window.padded, float(forward.probability_of(
         model.apply(variables, {"yamnet_log_mel": log_mel[None]}))[0])))
-  assert len(expected) == len(result.probabilities) == 8   # 7 full windows, then a padded one
+  assert len(expected) == len(result.probabilities) == windows
   np.testing.assert_allclose(result.window_starts_s, [s for s, _, _ in expected], atol=1e-9)
   assert result.padded.tolist() == [p for _, p, _ in expected] and result.padded[-1]
   np.testing.assert_allclose(result.probabilities, [p for _, _, p in expected], rtol=1e-4, atol=1e-7)
