@@ -77,3 +77,13 @@ def parse_flags(argv: list[str], known_only: bool = False) -> list[str]:
     detail = " ".join(detail.split())
     print(f"error: {detail}\nPass --helpfull to see the flags.", file=sys.stderr)
     sys.exit(1)
+
+
+def parse_only_flags(argv: list[str]) -> list[str]:
+  """parse_flags for a command that takes flags only: a positional argument is one error line,
+  exit status 1."""
+  rest = parse_flags(argv)
+  if len(rest) > 1:
+    print(f"error: unexpected arguments {rest[1:]}", file=sys.stderr)
+    sys.exit(1)
+  return rest

@@ -37,9 +37,6 @@ ORIGIN = {
 
 def main(argv):
   console.quiet_libraries()
-  if len(argv) > 1:
-    print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
-    return 1
   paths = {name: os.path.join(FLAGS.source_dir, name)
            for name in (TFLITE_FILE, CLASS_MAP_FILE, LICENSE_FILE)}
   missing = [p for p in paths.values() if not os.path.isfile(p)]
@@ -80,4 +77,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=console.parse_flags)
+  app.run(main, flags_parser=console.parse_only_flags)

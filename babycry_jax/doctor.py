@@ -88,9 +88,6 @@ def check_workdir(report: Report, workdir: str) -> None:
 
 def main(argv):
   console.quiet_libraries()
-  if len(argv) > 1:
-    print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
-    return 1
   report = Report()
   check_python(report)
   check_devices(report, FLAGS.distributed, FLAGS.platform)
@@ -101,4 +98,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=console.parse_flags)
+  app.run(main, flags_parser=console.parse_only_flags)

@@ -31,9 +31,6 @@ flags.mark_flags_as_required(["workdir"])
 
 def main(argv):
   console.quiet_libraries()
-  if len(argv) > 1:
-    print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
-    return 1
   if bool(FLAGS.name) == bool(FLAGS.output_dir):
     print("error: give either --name (a model in the package) or --output_dir", file=sys.stderr)
     return 1
@@ -54,4 +51,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=console.parse_flags)
+  app.run(main, flags_parser=console.parse_only_flags)

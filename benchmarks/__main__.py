@@ -38,9 +38,6 @@ def print_table(output_dir: str) -> int:
 
 
 def main(argv: Sequence[str]) -> int:
-  if len(argv) > 1:
-    print(f"error: unexpected arguments {list(argv[1:])}", file=sys.stderr)
-    return 2
   if FLAGS.table:
     return print_table(FLAGS.output_dir)
   only = [b.strip() for b in FLAGS.only if b.strip()]
@@ -63,4 +60,4 @@ def main(argv: Sequence[str]) -> int:
 
 if __name__ == "__main__":
   from babycry_jax import console
-  app.run(main, flags_parser=console.parse_flags)
+  app.run(main, flags_parser=console.parse_only_flags)

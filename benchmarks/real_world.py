@@ -66,9 +66,6 @@ def _problems() -> list[str]:
 
 def main(argv):
   console.quiet_libraries()
-  if len(argv) > 1:
-    print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
-    return 1
   problems = _problems()
   if problems:
     print(f"error: {'; '.join(problems)}", file=sys.stderr)
@@ -92,4 +89,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=console.parse_flags)
+  app.run(main, flags_parser=console.parse_only_flags)

@@ -49,9 +49,6 @@ flags.DEFINE_bool("no_loso", False, "Skip the leave-one-source-out table (--mode
 
 
 def main(argv: Sequence[str]) -> int:
-  if len(argv) > 1:
-    print(f"error: unexpected arguments {list(argv[1:])}", file=sys.stderr)
-    return 2
   console.quiet_libraries()
   models = [m.strip() for m in FLAGS.models.split(",") if m.strip()] if FLAGS.models else None
   try:
@@ -75,4 +72,4 @@ def main(argv: Sequence[str]) -> int:
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=console.parse_flags)
+  app.run(main, flags_parser=console.parse_only_flags)

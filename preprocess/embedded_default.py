@@ -23,9 +23,6 @@ flags.mark_flag_as_required("output")
 
 
 def main(argv: list[str]) -> int:
-  if len(argv) > 1:
-    print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
-    return 1
   started = time.monotonic()
   try:
     rows = embedded_media.generate(FLAGS.output, FLAGS.num_clips, FLAGS.seed, FLAGS.workers)
@@ -39,4 +36,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=console.parse_flags)
+  app.run(main, flags_parser=console.parse_only_flags)

@@ -26,9 +26,9 @@ flags.adopt_module_key_flags(recipe_flags)
 
 def main(argv: list[str]) -> int:
   options = dict(fsdd_windows=FLAGS.fsdd_windows, seed=FLAGS.seed, overwrite=FLAGS.overwrite)
-  return recipe_flags.run(argv, functools.partial(real_audio.prepare_media, **options),
+  return recipe_flags.run(functools.partial(real_audio.prepare_media, **options),
                           functools.partial(real_audio.build, split_seed=FLAGS.split_seed, **options))
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=console.parse_flags)
+  app.run(main, flags_parser=console.parse_only_flags)

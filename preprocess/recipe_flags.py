@@ -12,7 +12,7 @@ import logging
 import os
 import pathlib
 import sys
-from typing import Callable, Sequence
+from typing import Callable
 
 from absl import flags
 
@@ -36,17 +36,15 @@ def define(default_output: str, media_dir_help: str, seed_help: str,
   flags.DEFINE_bool("overwrite", False, "Replace existing outputs.")
 
 
-def run(argv: Sequence[str], prepare_media: Callable[[str, str], object],
+def run(prepare_media: Callable[[str, str], object],
         build: Callable[[str, str, str], object]) -> int:
   """Runs a recipe on the parsed flags; returns the command's exit status.
 
   prepare_media(shared, media_dir) under --manifest_only, else
   build(shared, output, media_dir); media_dir defaults to `<output>_media`.
-  A stray argument or a refusal is one `error:` line on stderr and status 1.
+  A refusal is one `error:` line on stderr and status 1 (console.parse_only_flags refuses a
+  stray argument the same way).
   """
-  if len(argv) > 1:
-    print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
-    return 1
   logging.getLogger("apache_beam").setLevel(logging.WARNING)
   media_dir = FLAGS.media_dir or f"{os.path.normpath(FLAGS.output)}_media"
   try:
