@@ -23,7 +23,8 @@ log = console.logger()
 
 FLAGS = flags.FLAGS
 detector_flags.define(1.0, "Seconds between the starts of consecutive windows.",
-                      32, "Windows per model call.")
+                      32, "Windows per model call (for a model on YAMNet patches, the most "
+                      "patches per call; fewer go in a smaller batch).")
 flags.adopt_module_key_flags(detector_flags)
 flags.DEFINE_string("output_dir", "detections", "Where <stem>.json/.csv/.png go.")
 flags.DEFINE_bool("png", True, "Draw <stem>.png, the timeline plot (--nopng: JSON and CSV only, "
