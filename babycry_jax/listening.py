@@ -246,10 +246,11 @@ class Listener:
       self.smoother.reset()
       self._hearing = False
       self._state = "offline"
-      self._alert({"event": "monitor_offline", "silent_s": round(now - self._last_audio, 1),
-                   "was_crying": was_crying})
+      # The state first: whoever hears "monitor offline" finds the page and state offline too.
       self.alerts.availability(False)
       self._send_state()
+      self._alert({"event": "monitor_offline", "silent_s": round(now - self._last_audio, 1),
+                   "was_crying": was_crying})
     if now - self._last_state_sent >= self.settings.state_every_s:
       self._send_state()
     if now - self._last_status >= _POLL_S:
@@ -292,6 +293,8 @@ class Listener:
 
     Raises SourceError when the source cannot be opened at all.
     """
+    if self.detector.patch_scorer is not None:
+      self.detector.patch_scorer.warm()   # compiled before the source opens, not in its first window
     try:
       self._connect(first=True)
     except SourceError:

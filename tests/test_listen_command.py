@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -110,8 +109,9 @@ def test_a_stalled_pipe_goes_offline_then_online_and_sigterm_ends_cleanly(tmp_pa
     status = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{web_port}/status.json",
                                                timeout=10).read())
     assert status["state"] in ("quiet", "crying") and status["heard_s"] >= 8.0
+    resumed.set()   # the feeding stops, stdin stays open: SIGTERM, not its end, stops the monitor
     proc.send_signal(signal.SIGTERM)
-    resumed.set()
+    live_parts.wait_for(lambda: "listening_stopped" in _events(log_path), 30, "stopped")
     out, err = proc.communicate(timeout=30)
   finally:
     resumed.set()
