@@ -30,7 +30,8 @@ log = console.logger()
 FLAGS = flags.FLAGS
 detector_flags.define(0.5, "Seconds between window starts (a YAMNet-patch model's is a whole "
                       "number of 0.48 s patch hops). Smaller: quicker alerts, more CPU.",
-                      1, "Windows per model call (more only helps input fed faster than real time).")
+                      1, "Windows per model call, or for a YAMNet-patch model the most patches "
+                      "per call (more only helps input fed faster than real time).")
 flags.adopt_module_key_flags(detector_flags)
 flags.DEFINE_float("min_cry_s", 0.5, "Seconds of crying windows in a row (a hop each) before "
                    "'crying started'; with the median over 3 windows, one crying window already "

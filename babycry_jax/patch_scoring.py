@@ -17,6 +17,7 @@ converted YAMNet took about 8 ms for 1 patch, 21 ms for 8 and 70 ms for 32).
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Iterator
 
@@ -69,6 +70,14 @@ class PatchScorer:
     self._probability = jax.jit(lambda v, e, c: forward.probability_of(
         model.apply(v, e, c, method=type(model).window_logits)))
 
+  def warm(self) -> None:
+    """Compiles (or reads from the cache) every batch size and the head now, not at the first
+    patches: what the live monitor calls before it opens its source."""
+    for size in self._batch_sizes:
+      e, c = self._patch_outputs(np.zeros((size, *PATCH_SHAPE), np.float32))
+    self._window_probabilities(np.zeros((1, self.patches_per_window, e.shape[-1]), np.float32),
+                               np.zeros((1, self.patches_per_window, c.shape[-1]), np.float32))
+
   def _patch_outputs(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """[N, 96, 64] -> ([N, 1024], [N, 521]): full batches, then the rest padded to the
     smallest batch size that holds it."""
@@ -84,9 +93,9 @@ class PatchScorer:
     return np.concatenate(embeddings), np.concatenate(class_logits)
 
   def _window_probabilities(self, embeddings: np.ndarray, class_logits: np.ndarray) -> np.ndarray:
-    """[W, P, 1024], [W, P, 521] -> [W] crying probabilities, in fixed-size batches."""
+    """[W, P, 1024], [W, P, 521] -> [W] crying probabilities (W >= 1), in fixed-size batches."""
     count, out = len(embeddings), []
-    for first in range(0, max(count, 1), self.batch_windows):
+    for first in range(0, count, self.batch_windows):
       e = np.zeros((self.batch_windows,) + embeddings.shape[1:], np.float32)
       c = np.zeros((self.batch_windows,) + class_logits.shape[1:], np.float32)
       n = min(self.batch_windows, count - first)
@@ -116,10 +125,10 @@ class PatchScorer:
     audio = media_audio.iter_audio_16k(path, spec, spans)
     windows = PatchWindows(self, step)
     tail_window, tail_patches = None, np.zeros((0, *PATCH_SHAPE), np.float32)
-    for (first, last), (start_s, _) in zip(chunks, spans):
+    for (first, last), (start_s, span_s) in zip(chunks, spans):
       t0 = time.perf_counter()
       chunk_audio = next(audio)
-      if last == num_patches and tail:
+      if last == num_patches and tail:   # the padded window's patches join the last call
         tail_window = media_windows.window_at(path, spec, tail[0], duration_s - tail[0])
       t1 = time.perf_counter()
       log_mel = patch_log_mel(chunk_audio)
@@ -128,7 +137,10 @@ class PatchScorer:
         log_mel_sink(start_s, log_mel[:shown])
       patches = yamnet_features.patches(log_mel)[:last - first]
       if tail_window is not None:
-        tail_patches = self.padded_patches(tail_window.audio_16k)
+        tail_log_mel = padded_log_mel(tail_window.audio_16k, spec)
+        tail_patches = yamnet_features.patches(tail_log_mel)[:per_window]
+        if log_mel_sink is not None:   # the media after the last full window
+          log_mel_sink(*content_frames(tail_window, tail_log_mel, start_s + span_s))
       t2 = time.perf_counter()
       e, c = self._patch_outputs(np.concatenate([patches, tail_patches]))
       for window, probability in windows.push_outputs(e[:len(patches)], c[:len(patches)]):
@@ -152,9 +164,8 @@ class PatchScorer:
     window = media_windows.window_at(path, self.spec, start_s, duration_s - start_s)
     t1 = time.perf_counter()
     log_mel = padded_log_mel(window.audio_16k, self.spec)
-    if log_mel_sink is not None:   # its content, not the loop
-      content = int(window.duration_s * yamnet_features.SAMPLE_RATE)
-      log_mel_sink(window.start_s, log_mel[:yamnet_features.num_frames(content)])
+    if log_mel_sink is not None:
+      log_mel_sink(*content_frames(window, log_mel, window.start_s))
     t2 = time.perf_counter()
     e, c = self._patch_outputs(yamnet_features.patches(log_mel)[:self.patches_per_window])
     timings["decode"] += t1 - t0
@@ -242,6 +253,15 @@ def patch_span(first: int, last: int) -> tuple[float, float]:
   return (first * yamnet_features.PATCH_HOP_S,
           ((last - first - 1) * yamnet_features.PATCH_HOP_SAMPLES + yamnet_features.PATCH_SAMPLES)
           / yamnet_features.SAMPLE_RATE)
+
+
+def content_frames(window: Any, log_mel: np.ndarray, from_s: float) -> tuple[float, np.ndarray]:
+  """(start_s, frames) of a padded window's YAMNet log-mel that show its media from from_s on,
+  not the loop."""
+  frame_s = yamnet_features.STFT_HOP / yamnet_features.SAMPLE_RATE
+  content = yamnet_features.num_frames(int(round(window.duration_s * yamnet_features.SAMPLE_RATE)))
+  first = min(content, max(0, math.ceil((from_s - window.start_s) / frame_s - 1e-6)))
+  return window.start_s + first * frame_s, log_mel[first:content]
 
 
 def padded_log_mel(audio_16k: np.ndarray, spec) -> np.ndarray:

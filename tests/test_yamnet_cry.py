@@ -164,10 +164,11 @@ def test_patch_batch_sizes_pad_a_rest_by_less_than_half():
       assert next(s for s in sizes if s >= n) < 1.5 * n + 1
 
 
-# A 10 s file: 7 full windows (19 patches), then a padded one (7 patches of its own). A 3 s
-# file: only a padded window.
+# 10 s: 7 full windows (19 patches), then a padded one (7 patches of its own); 3 s: only a
+# padded window; 4.96 s: 2 full windows (9 patches), no padded one; 40 s: 38 full windows
+# (81 patches: a chunk of 64, then 17), then a padded window.
 @pytest.mark.parametrize("duration_s, windows, model_calls", [
-    (10.0, 8, [4, 4, 4, 4, 4, 4, 2]), (3.0, 1, [4, 3])])
+    (10.0, 8, [4] * 6 + [2]), (3.0, 1, [4, 3]), (4.96, 2, [4, 4, 1]), (40.0, 39, [4] * 22)])
 def test_patch_scoring_equals_scoring_each_window_whole(tmp_path, duration_s, windows, model_calls):
   """Detection's patch path gives every window the probability the model gives that window's
   record features, padded last window included; each patch is computed once, the padded
@@ -197,6 +198,10 @@ def test_patch_scoring_equals_scoring_each_window_whole(tmp_path, duration_s, wi
         model.apply(variables, {"yamnet_log_mel": log_mel[None]}))[0])))
   assert len(expected) == len(result.probabilities) == windows
   np.testing.assert_allclose(result.window_starts_s, [s for s, _, _ in expected], atol=1e-9)
-  assert result.padded.tolist() == [p for _, p, _ in expected] and result.padded[-1]
+  assert result.padded.tolist() == [p for _, p, _ in expected]
   np.testing.assert_allclose(result.probabilities, [p for _, _, p in expected], rtol=1e-4, atol=1e-7)
+  # The timeline strip shows the media once, in order, to its end (the patches of the last full
+  # window reach 0.16 s before the end of it), not a padded window's loop.
   assert result.spectrogram.shape[0] == yamnet_features.N_MELS
+  times = result.spectrogram_times_s
+  assert np.all(np.diff(times) > 0) and duration_s - 0.25 < times[-1] < duration_s
