@@ -90,6 +90,20 @@ def test_evaluate_refuses(case, tmp_path):
   _check_refused(_run("babycry_jax.evaluate", args, tmp_path), message, tmp_path, [])
 
 
+# Commands that take flags only (console.parse_only_flags), each given its required flags.
+FLAGS_ONLY_COMMANDS = {
+    "babycry_jax.doctor": [], "babycry_jax.export_model": ["--workdir=absent", "--name=x"],
+    "benchmarks": [], "preprocess.embedded_default": ["--output=absent"],
+}
+
+
+@pytest.mark.parametrize("module", sorted(FLAGS_ONLY_COMMANDS))
+def test_a_flags_only_command_refuses_a_positional_argument(module, tmp_path):
+  proc = _run(module, FLAGS_ONLY_COMMANDS[module] + ["extra"], tmp_path)
+  _check_refused(proc, "error: unexpected arguments ['extra']", tmp_path, [])
+  assert proc.returncode == 1
+
+
 DETECT_CASES = {
     "no_files": (["--workdir=absent"], "give at least one media file"),
     "threshold_above_one": (["--workdir=absent", "--threshold=2", "a.wav"],

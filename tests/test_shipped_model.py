@@ -84,3 +84,15 @@ def test_the_command_needs_no_workdir(tmp_path):
   # the last one padded.
   assert result["hop_s"] == pytest.approx(0.96) and result["num_windows"] == 4
   assert result["smoothing"]["windows"] == 3
+
+
+def test_a_shipped_model_starts_without_orbax():
+  """Orbax (a third of a second to import) is for a workdir's checkpoints only."""
+  code = ("import sys; from babycry_jax import detect, detection; "
+          "detection.shipped_detector('yamnet_cry'); "
+          "print(sorted(m for m in sys.modules if m.startswith('orbax')))")
+  env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO_ROOT))
+  proc = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True,
+                        text=True, timeout=240)
+  assert proc.returncode == 0, proc.stderr
+  assert proc.stdout.strip().splitlines()[-1] == "[]"
