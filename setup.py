@@ -30,6 +30,7 @@ INSTALL_REQUIRES = [
     # (the system's libportaudio2, loaded only when a device is used).
     "paho-mqtt==2.2.0",
     "sounddevice==0.5.6",
+    "threadpoolctl==3.8.0",   # BLAS on one thread while listening
 ]
 
 setuptools.setup(

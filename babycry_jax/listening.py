@@ -21,6 +21,7 @@ import time
 from typing import Any, Optional, Sequence
 
 import numpy as np
+import threadpoolctl
 
 from babycry_jax import console, cry_episodes, segments
 from babycry_jax.alert_sinks import Alerts
@@ -293,6 +294,12 @@ class Listener:
 
     Raises SourceError when the source cannot be opened at all.
     """
+    # A hop's features are a few small BLAS calls, and BLAS's idle worker threads spin after
+    # each: a fifth of a core on two cores, for nothing. BLAS stays on the calling thread.
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+      return self._listen()
+
+  def _listen(self) -> int:
     if self.detector.patch_scorer is not None:
       self.detector.patch_scorer.warm()   # compiled before the source opens, not in its first window
     try:
