@@ -62,7 +62,8 @@ flags.DEFINE_integer("web_port", None, "Serve a local page with the state and th
 flags.DEFINE_string("web_host", "127.0.0.1", "Address of the web page (the page has no login).")
 flags.DEFINE_float("web_minutes", 10.0, "Minutes of timeline on the web page.")
 flags.DEFINE_float("status_every_s", 10.0, "Seconds between status lines when stdout is not a "
-                   "terminal (on a terminal the line is redrawn in place).")
+                   "terminal (on a terminal the line is redrawn in place); a change of state "
+                   "gets its line at once.")
 flags.DEFINE_bool("status", True, "Print the status line.")
 
 

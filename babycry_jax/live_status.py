@@ -31,20 +31,22 @@ def status_text(snapshot: dict[str, Any]) -> str:
 
 
 class StatusLine:
-  """The state on the console: redrawn in place on a terminal, else a line every every_s."""
+  """The state on the console: redrawn in place on a terminal, else a line every every_s; and
+  at once whenever the state changes, so a short episode is never missed between lines."""
 
   def __init__(self, stream: Optional[TextIO] = None, every_s: float = 10.0):
     self._stream = stream or sys.stdout
     self._tty = self._stream.isatty()
     self._every_s = _REDRAW_S if self._tty else every_s
     self._last = -1e9
+    self._state: Optional[str] = None
     self._width = 0
 
   def status(self, snapshot: dict[str, Any]) -> None:
     now = time.monotonic()
-    if now - self._last < self._every_s:
+    if snapshot["state"] == self._state and now - self._last < self._every_s:
       return
-    self._last = now
+    self._last, self._state = now, snapshot["state"]
     text = status_text(snapshot)
     if self._tty:   # pad over a longer previous line
       self._stream.write("\r" + text.ljust(self._width))

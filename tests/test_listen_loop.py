@@ -1,9 +1,11 @@
-"""The live monitor's loop in this process: what it asks of the machine while it listens."""
+"""The live monitor in this process: what its loop asks of the machine, its console line."""
+import io
+
 import pytest
 import threadpoolctl
 
 import live_parts
-from babycry_jax import alert_sinks, listening, live_sources
+from babycry_jax import alert_sinks, listening, live_sources, live_status
 
 
 def _blas_threads() -> set[int]:
@@ -44,3 +46,15 @@ def test_the_loop_keeps_blas_on_one_thread_and_gives_the_threads_back(tmp_path):
   assert listener.run() == 0
   assert len(probe.seen) >= 3 and all(seen == {1} for seen in probe.seen)
   assert _blas_threads() == before
+
+
+def test_the_status_line_prints_every_change_of_state_at_once():
+  """Between lines every_s apart, a change of state still gets its line: fed faster than real
+  time, a whole cry episode can pass within one interval."""
+  stream = io.StringIO()
+  line = live_status.StatusLine(stream, every_s=3600.0)
+  for state in ("quiet", "quiet", "crying", "crying", "quiet", "offline", "offline"):
+    line.status({"time": "2026-12-07T10:00:00", "state": state, "probability": 0.5,
+                 "level_dbfs": -40.0, "heard_s": 12.0})
+  assert [text.split()[1] for text in stream.getvalue().splitlines()] == [
+      "quiet", "crying", "quiet", "offline"]
