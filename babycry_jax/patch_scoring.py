@@ -137,8 +137,7 @@ class PatchScorer:
         log_mel_sink(start_s, log_mel[:shown])
       patches = yamnet_features.patches(log_mel)[:last - first]
       if tail_window is not None:
-        tail_log_mel = padded_log_mel(tail_window.audio_16k, spec)
-        tail_patches = yamnet_features.patches(tail_log_mel)[:per_window]
+        tail_log_mel, tail_patches = self.padded_features(tail_window.audio_16k)
         if log_mel_sink is not None:   # the media after the last full window
           log_mel_sink(*content_frames(tail_window, tail_log_mel, start_s + span_s))
       t2 = time.perf_counter()
@@ -163,24 +162,25 @@ class PatchScorer:
     t0 = time.perf_counter()
     window = media_windows.window_at(path, self.spec, start_s, duration_s - start_s)
     t1 = time.perf_counter()
-    log_mel = padded_log_mel(window.audio_16k, self.spec)
+    log_mel, patches = self.padded_features(window.audio_16k)
     if log_mel_sink is not None:
       log_mel_sink(*content_frames(window, log_mel, window.start_s))
     t2 = time.perf_counter()
-    e, c = self._patch_outputs(yamnet_features.patches(log_mel)[:self.patches_per_window])
+    e, c = self._patch_outputs(patches)
     timings["decode"] += t1 - t0
     timings["features"] += t2 - t1
     timings["model"] += time.perf_counter() - t2
     return window, e, c
 
-  def padded_patches(self, audio_16k: np.ndarray) -> np.ndarray:
-    """[patches_per_window, 96, 64]: the patches of a padded window, from its 16 kHz audio
-    (content looped, see media_audio.audio_16k); they are no file's patches."""
-    return yamnet_features.patches(padded_log_mel(audio_16k, self.spec))[:self.patches_per_window]
+  def padded_features(self, audio_16k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(log-mel [T, 64], patches [patches_per_window, 96, 64]) of a padded window, from its
+    16 kHz audio (content looped, see media_audio.audio_16k); they are no file's patches."""
+    log_mel = padded_log_mel(audio_16k, self.spec)
+    return log_mel, yamnet_features.patches(log_mel)[:self.patches_per_window]
 
   def padded_probability(self, audio_16k: np.ndarray) -> float:
     """The probability of a padded window, from its 16 kHz audio, scored on its own."""
-    e, c = self._patch_outputs(self.padded_patches(audio_16k))
+    e, c = self._patch_outputs(self.padded_features(audio_16k)[1])
     return float(self._window_probabilities(e[None], c[None])[0])
 
 
