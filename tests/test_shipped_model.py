@@ -86,11 +86,15 @@ def test_the_command_needs_no_workdir(tmp_path):
   assert result["smoothing"]["windows"] == 3
 
 
-def test_a_shipped_model_starts_without_orbax():
-  """Orbax (a third of a second to import) is for a workdir's checkpoints only."""
-  code = ("import sys; from babycry_jax import detect, detection; "
-          "detection.shipped_detector('yamnet_cry'); "
-          "print(sorted(m for m in sys.modules if m.startswith('orbax')))")
+def test_a_shipped_model_detects_without_orbax_or_tfds(tmp_path):
+  """Orbax (a third of a second to import) is for a workdir's checkpoints only, TFDS for
+  parsing records; neither is imported when a shipped model scores a file."""
+  path = write_wav(tmp_path / "hum.wav", 0.09 * np.sin(np.arange(48000) * 0.2), 8000)
+  code = ("import sys; from babycry_jax import detect, detection, detection_files; "
+          "d = detection.shipped_detector('yamnet_cry'); "
+          f"_, failed = detection_files.detect_files(d, [{path!r}], {str(tmp_path)!r}, plot=False); "
+          "assert not failed, failed; "
+          "print(sorted(m for m in sys.modules if m.startswith(('orbax', 'tensorflow_datasets'))))")
   env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO_ROOT))
   proc = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True,
                         text=True, timeout=240)

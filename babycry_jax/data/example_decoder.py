@@ -7,6 +7,7 @@ statistics, a missing track all zeros). `model_inputs` is both, for one record.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -24,8 +25,6 @@ class ExampleDecoder:
   def __init__(self, metadata: dict[str, Any], audio_frames: int, video_frames: int):
     self.metadata = metadata
     self.spec = schema.FeatureSpec.from_json(metadata["feature_spec"])
-    self._parser = FastExampleParser(schema.features_dict(self.spec).get_serialized_info(),
-                                     widen_float16=True)
     if audio_frames > self.spec.mel_frames:
       raise ValueError(f"config audio_frames={audio_frames} exceeds the dataset's "
                        f"{self.spec.mel_frames} log-mel frames")
@@ -46,6 +45,13 @@ class ExampleDecoder:
 
   def __reduce__(self):
     return ExampleDecoder, (self.metadata, self.audio_frames, self.video_frames)
+
+  @functools.cached_property
+  def _parser(self) -> FastExampleParser:
+    # Built at the first record: detection never parses one, and the schema behind the
+    # parser imports TFDS, a tenth of a second of every detect start.
+    return FastExampleParser(schema.features_dict(self.spec).get_serialized_info(),
+                             widen_float16=True)
 
   def parse(self, serialized: bytes | memoryview) -> dict[str, Any]:
     """The raw record, as stored (see schema.features_dict); the float16 log-mel as float32."""

@@ -184,7 +184,7 @@ def decode_bytes_features(record: dict[str, Any], spec: FeatureSpec) -> dict[str
 
 def features_dict(spec: FeatureSpec) -> "tfds.features.FeaturesDict":
   """The TFDS schema of one record (TF-free: Tensor/ClassLabel/Text/Scalar only)."""
-  import tensorflow_datasets as tfds   # a second of start-up that detection on patches skips
+  import tensorflow_datasets as tfds   # imported here: detection starts without it
   return tfds.features.FeaturesDict({
       "clip_id": tfds.features.Text(),
       "source_id": tfds.features.Text(),
