@@ -45,15 +45,20 @@ def _predictions(run_dir: str) -> dict:
 
 def measure(held_out: str, seed, predictions: dict, sources: dict, train_s: float,
             recall: float) -> dict:
-  """The threshold at `recall` on validation, and the test metrics and false alarms there."""
-  threshold = metrics.threshold_at_recall(predictions["validation_labels"],
-                                          predictions["validation_scores"], recall)
+  """The threshold at `recall` on validation, and the test metrics and false alarms there;
+  besides, the test F1 at 0.5 and at the F1-best validation threshold, and the ROC-AUC."""
+  validation = predictions["validation_labels"], predictions["validation_scores"]
+  threshold = metrics.threshold_at_recall(*validation, recall)
   labels, scores = predictions["test_labels"], predictions["test_scores"]
   groups = [sources[s]["source_group"] for s in predictions["test_ids"]]
   test = metrics.binary_metrics(labels, scores, threshold)
   return {"held_out": held_out, "seed": seed, "threshold": threshold,
           "train_s": round(train_s, 1), "test_recall": test["recall"], "test_f1": test["f1"],
           "test_precision": test["precision"], "test_windows": test["num_examples"],
+          "test_f1_at_half": metrics.binary_metrics(labels, scores, 0.5)["f1"],
+          "test_f1_at_best_validation_f1": metrics.binary_metrics(
+              labels, scores, metrics.best_f1_threshold(*validation))["f1"],
+          "test_roc_auc": metrics.roc_auc(labels, scores),
           "false_alarms": source_report.false_alarms_by_group(groups, labels, scores, threshold)}
 
 
@@ -84,7 +89,8 @@ def _stopped_early(run_dir: str) -> bool:
 def run_group(held_out: str, seed: int, sources: dict, root: str, config, dataset: str,
               recall: float) -> dict:
   """Trains without held_out (or on everything for ALL) and measures it; reuses a finished run
-  of the same config, and refuses one of another.
+  of the same config (measured again from its scores, at this `recall`), and refuses one of
+  another.
 
   The held-out dataset is written once, in <root>/<held_out>/data, for every seed.
   """
@@ -102,8 +108,8 @@ def run_group(held_out: str, seed: int, sources: dict, root: str, config, datase
       # A result without its config (an older benchmark's) cannot be told apart either.
       raise RunError(f"{out} holds a run of another config or of an unrecorded one; give "
                      "another --workdir or remove it")
-    result.pop("config", None)
-    return result
+    return measure(held_out, seed, _predictions(os.path.join(out, "run")), sources,
+                   result["train_s"], recall)
   if held_out != ALL and not os.path.exists(os.path.join(group_dataset, "metadata.json")):
     leave_source_out.write_held_out_dataset(
         dataset, group_dataset, held_out,
@@ -166,11 +172,23 @@ def table(results: list[dict], recall: float) -> str:
         f"| {_mean_and_range([r['test_recall'] for r in rs], '.3f')} "
         f"| {_mean_and_range([r['test_f1'] for r in rs], '.3f')} "
         f"| {sum(r['train_s'] for r in rs) / len(rs) / 60:.1f} min |")
-  for r in by_group.get(ALL, []):
+  everything = by_group.get(ALL, [])
+  if len(everything) > 1:
+    lines += ["", f"Nothing held out, over {len(everything)} seeds: test F1 "
+              f"{_mean_and_range([r['test_f1_at_half'] for r in everything], '.3f')} at 0.5, "
+              f"{_mean_and_range([r['test_f1_at_best_validation_f1'] for r in everything], '.3f')}"
+              " at the F1-best validation threshold, "
+              f"{_mean_and_range([r['test_f1'] for r in everything], '.3f')} at the threshold of "
+              f"{recall:.0%} validation recall; ROC-AUC "
+              f"{_mean_and_range([r['test_roc_auc'] for r in everything], '.4f')}"]
+  for r in everything:
     which = "the ensemble" if r["seed"] == "ensemble" else f"seed {r['seed']}"
     lines += ["", f"Nothing held out, {which} (threshold {r['threshold']:.3f}): "
               f"test F1 {r['test_f1']:.3f}, precision {r['test_precision']:.3f}, recall "
-              f"{r['test_recall']:.3f}; false alarms on the test split per group: " + ", ".join(
+              f"{r['test_recall']:.3f}; test F1 {r['test_f1_at_half']:.3f} at 0.5 and "
+              f"{r['test_f1_at_best_validation_f1']:.3f} at the F1-best validation threshold, "
+              f"ROC-AUC {r['test_roc_auc']:.4f}; false alarms on the test split per group: "
+              + ", ".join(
                   f"{g} {v['false_alarm_rate']:.1%} ({v['flagged']}/{v['windows']})"
                   for g, v in r["false_alarms"].items())]
   return "\n".join(lines)

@@ -249,6 +249,8 @@ def test_leave_one_source_out_table_gives_mean_and_range_over_seeds():
   def result(held_out, seed, flagged, f1):
     return {"held_out": held_out, "seed": seed, "threshold": 0.5, "train_s": 60.0,
             "test_recall": 0.9, "test_f1": f1, "test_precision": 0.8, "test_windows": 100,
+            "test_f1_at_half": f1 + 0.01, "test_f1_at_best_validation_f1": f1 + 0.02,
+            "test_roc_auc": 0.99,
             "false_alarms": {held_out: {"windows": 40, "flagged": flagged,
                                         "false_alarm_rate": flagged / 40}}}
 
@@ -260,8 +262,43 @@ def test_leave_one_source_out_table_gives_mean_and_range_over_seeds():
   assert "| music | 0.500 (0.500–0.500) | 10.0% (0.0%–20.0%) (4, 8, 0 of 40) | " in three
   assert "0.800 (0.700–0.900)" in three
   assert "Nothing held out, seed 0 (threshold 0.500): test F1 0.950" in three
+  assert ("test F1 0.960 at 0.5 and 0.970 at the F1-best validation threshold, ROC-AUC 0.9900"
+          in three)
+  assert "Nothing held out, over" not in three
+  seeds = loso.table([result(loso.ALL, s, 0, f) for s, f in ((0, 0.9), (1, 0.94))], 0.9)
+  assert ("Nothing held out, over 2 seeds: test F1 0.930 (0.910–0.950) at 0.5, 0.940 "
+          "(0.920–0.960) at the F1-best validation threshold, 0.920 (0.900–0.940) at the "
+          "threshold of 90% validation recall; ROC-AUC 0.9900 (0.9900–0.9900)") in seeds
   heard = loso.table([dict(result("music", 0, 4, 0.9), heard_share=0.5)], 0.9)
   assert "| music (the rest of it; 50% of its recordings not held out) | 0.500 | 10.0% (4 of 40) |" in heard
+
+
+def test_a_finished_leave_one_out_run_is_measured_again_from_its_scores(tmp_path):
+  """A run reused from an earlier invocation is measured at this invocation's recall, with
+  every metric the benchmark reports now, from the scores it saved."""
+  from babycry_jax import metrics
+  from benchmarks import leave_one_out as loso
+  from configs import yamnet_head
+  config = yamnet_head.get_config("data/real_world")
+  settings = config.copy_and_resolve_references()
+  settings.dataset_dir, settings.seed = "data/real_world", 0
+  out = tmp_path / loso.ALL / "seed_0"
+  out.mkdir(parents=True)
+  (out / "result.json").write_text(json.dumps(
+      {"threshold": 0.123, "train_s": 42.0, "config": loso._training_settings(settings)}))
+  rng = np.random.default_rng(0)
+  ids = np.array([f"clip{i}" for i in range(40)])
+  labels = np.arange(40) % 2
+  scores = np.clip(0.35 * labels + 0.6 * rng.random(40), 0, 1)
+  np.savez(out / "scores.npz", validation_ids=ids, validation_labels=labels,
+           validation_scores=scores, test_ids=ids, test_labels=labels, test_scores=scores[::-1])
+  sources = {i: {"source_group": "cry" if k else "music"} for i, k in zip(ids, labels)}
+  result = loso.run_group(loso.ALL, 0, sources, str(tmp_path), config, "data/real_world", 0.75)
+  assert result["threshold"] == metrics.threshold_at_recall(labels, scores, 0.75) != 0.123
+  assert result["train_s"] == 42.0
+  assert result["test_roc_auc"] == metrics.roc_auc(labels, scores[::-1])
+  assert result["test_f1_at_best_validation_f1"] == metrics.binary_metrics(
+      labels, scores[::-1], metrics.best_f1_threshold(labels, scores))["f1"]
 
 
 def test_leave_one_source_out_names_each_bad_flag():
