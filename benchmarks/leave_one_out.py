@@ -6,10 +6,11 @@ without that group is written (preprocess.leave_source_out), the config is train
 on it, the threshold that keeps `recall` of the validation cries (babies never
 heard in training) is set, and at that threshold the false-alarm rate on every
 window of the held-out group, the recall on the test cries and the test F1 are
-measured. A first run with nothing held out gives every group's in-distribution
+measured; besides, every run's test F1 at 0.5 and at the F1-best validation threshold and
+its ROC-AUC. A first run with nothing held out gives every group's in-distribution
 rate. Every run can be repeated per seed (the config's seed replaced); `ensemble`
-scores the seeds' runs as one detector. Finished runs are reused; a finished run
-of another config is refused.
+scores the seeds' runs as one detector. Finished runs are reused, measured again from
+their saved scores; a finished run of another config is refused.
 """
 from __future__ import annotations
 
@@ -52,13 +53,13 @@ def measure(held_out: str, seed, predictions: dict, sources: dict, train_s: floa
   labels, scores = predictions["test_labels"], predictions["test_scores"]
   groups = [sources[s]["source_group"] for s in predictions["test_ids"]]
   test = metrics.binary_metrics(labels, scores, threshold)
-  return {"held_out": held_out, "seed": seed, "threshold": threshold,
+  return {"held_out": held_out, "seed": seed, "recall": recall, "threshold": threshold,
           "train_s": round(train_s, 1), "test_recall": test["recall"], "test_f1": test["f1"],
           "test_precision": test["precision"], "test_windows": test["num_examples"],
           "test_f1_at_half": metrics.binary_metrics(labels, scores, 0.5)["f1"],
           "test_f1_at_best_validation_f1": metrics.binary_metrics(
               labels, scores, metrics.best_f1_threshold(*validation))["f1"],
-          "test_roc_auc": metrics.roc_auc(labels, scores),
+          "test_roc_auc": test["roc_auc"],
           "false_alarms": source_report.false_alarms_by_group(groups, labels, scores, threshold)}
 
 
@@ -108,8 +109,14 @@ def run_group(held_out: str, seed: int, sources: dict, root: str, config, datase
       # A result without its config (an older benchmark's) cannot be told apart either.
       raise RunError(f"{out} holds a run of another config or of an unrecorded one; give "
                      "another --workdir or remove it")
-    return measure(held_out, seed, _predictions(os.path.join(out, "run")), sources,
-                   result["train_s"], recall)
+    try:
+      predictions = _predictions(os.path.join(out, "run"))
+    except FileNotFoundError as e:
+      raise RunError(f"{out} has neither its scores nor its checkpoint to score again ({e}); "
+                     "remove it to train it again") from e
+    result = measure(held_out, seed, predictions, sources, result["train_s"], recall)
+    storage.write_text(result_path, json.dumps(dict(result, config=settings), indent=1))
+    return result
   if held_out != ALL and not os.path.exists(os.path.join(group_dataset, "metadata.json")):
     leave_source_out.write_held_out_dataset(
         dataset, group_dataset, held_out,

@@ -299,6 +299,13 @@ def test_a_finished_leave_one_out_run_is_measured_again_from_its_scores(tmp_path
   assert result["test_roc_auc"] == metrics.roc_auc(labels, scores[::-1])
   assert result["test_f1_at_best_validation_f1"] == metrics.binary_metrics(
       labels, scores[::-1], metrics.best_f1_threshold(labels, scores))["f1"]
+  stored = json.loads((out / "result.json").read_text())   # rewritten, config kept
+  assert stored["recall"] == 0.75 and stored["threshold"] == result["threshold"]
+  assert stored["config"] == loso._training_settings(settings)
+  # Without its scores or a checkpoint to score again, it says so.
+  (out / "scores.npz").unlink()
+  with pytest.raises(loso.RunError, match="neither its scores nor its checkpoint"):
+    loso.run_group(loso.ALL, 0, sources, str(tmp_path), config, "data/real_world", 0.75)
 
 
 def test_leave_one_source_out_names_each_bad_flag():
