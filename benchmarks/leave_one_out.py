@@ -102,35 +102,35 @@ def run_group(held_out: str, seed: int, sources: dict, root: str, config, datase
   config.dataset_dir = group_dataset
   config.seed = seed
   settings = _training_settings(config)
+  run_dir = os.path.join(out, "run")
   if os.path.exists(result_path):
     with open(result_path) as f:
-      result = json.load(f)
-    if result.get("config") != settings:
+      stored = json.load(f)
+    if stored.get("config") != settings:
       # A result without its config (an older benchmark's) cannot be told apart either.
       raise RunError(f"{out} holds a run of another config or of an unrecorded one; give "
                      "another --workdir or remove it")
+    train_s = stored["train_s"]
     try:
-      predictions = _predictions(os.path.join(out, "run"))
+      predictions = _predictions(run_dir)
     except FileNotFoundError as e:
       raise RunError(f"{out} has neither its scores nor its checkpoint to score again ({e}); "
                      "remove it to train it again") from e
-    result = measure(held_out, seed, predictions, sources, result["train_s"], recall)
-    storage.write_text(result_path, json.dumps(dict(result, config=settings), indent=1))
-    return result
-  if held_out != ALL and not os.path.exists(os.path.join(group_dataset, "metadata.json")):
-    leave_source_out.write_held_out_dataset(
-        dataset, group_dataset, held_out,
-        lambda s: (sources[s]["source_group"], sources[s]["category"]))
-  run_dir = os.path.join(out, "run")
-  if os.path.exists(os.path.join(out, "scores.npz")):
-    os.remove(os.path.join(out, "scores.npz"))   # scores of an unfinished earlier training
-  started = time.time()
-  trainer.train_and_evaluate(config, run_dir)
-  train_s = time.time() - started
-  if _stopped_early(run_dir):
-    raise RunError(f"training of {run_dir} stopped before its last epoch; run the same command "
-                   "again to resume it")
-  result = measure(held_out, seed, _predictions(run_dir), sources, train_s, recall)
+  else:
+    if held_out != ALL and not os.path.exists(os.path.join(group_dataset, "metadata.json")):
+      leave_source_out.write_held_out_dataset(
+          dataset, group_dataset, held_out,
+          lambda s: (sources[s]["source_group"], sources[s]["category"]))
+    if os.path.exists(os.path.join(out, "scores.npz")):
+      os.remove(os.path.join(out, "scores.npz"))   # scores of an unfinished earlier training
+    started = time.time()
+    trainer.train_and_evaluate(config, run_dir)
+    train_s = time.time() - started
+    if _stopped_early(run_dir):
+      raise RunError(f"training of {run_dir} stopped before its last epoch; run the same "
+                     "command again to resume it")
+    predictions = _predictions(run_dir)
+  result = measure(held_out, seed, predictions, sources, train_s, recall)
   storage.write_text(result_path, json.dumps(dict(result, config=settings), indent=1))
   return result
 
