@@ -4,11 +4,17 @@ Cloud Storage answers every object download with an `x-goog-generation`
 header; the emulator leaves it out, and tensorstore (under Orbax) needs it for
 the conditional writes of a checkpoint's manifest. Cloud Storage also refuses
 an upload with `ifGenerationMatch=0` when the object exists (HTTP 412), which
-creating a lock object relies on; the emulator overwrites it. And its index of objects (.meta) is replaced atomically,
-so a test that kills the emulator mid-write (a bucket going away) finds it whole
-on restart, as a real bucket would be. Usage is the emulator's own:
-`python tests/gcs_emulator.py start --port P ...`.
+creating a lock object relies on; the emulator overwrites it. Its index of
+objects (.meta) is replaced atomically, so a test that kills the emulator
+mid-write (a bucket going away) finds it whole on restart, as a real bucket
+would be. And a multipart upload keeps every byte of its content: the
+emulator's email parser took a last byte "\r" for half of the line break before
+gcsfs's closing boundary (a "\n" alone) and dropped it. Usage is the emulator's
+own: `python tests/gcs_emulator.py start --port P ...`.
 """
+import base64
+import email.message
+import email.parser
 import http
 import json
 import os
@@ -58,8 +64,37 @@ def _write_index_atomically(self):
   os.replace(f"{path}.tmp", path)
 
 
+_read_data = server._read_data
+
+
+def _read_data_exactly(request_handler, query):
+  """A multipart/related upload split at its own boundary lines, each part's bytes as sent."""
+  content_type = request_handler.headers.get("Content-Type") or ""
+  if not content_type.startswith("multipart/related"):
+    return _read_data(request_handler, query)
+  raw = server._decode_raw_data(server._read_raw_data(request_handler), request_handler)
+  header = email.message.Message()
+  header["Content-Type"] = content_type
+  opening = b"--" + header.get_param("boundary").encode()
+  # A client ends its lines with CRLF or with LF alone, the same way throughout.
+  eol = b"\r\n" if raw.startswith(opening + b"\r\n") else b"\n"
+  meta_end = raw.index(eol + opening)
+  content_end = raw.rindex(eol + opening + b"--")
+  parts = []
+  for part in (raw[len(opening + eol):meta_end], raw[meta_end + len(eol + opening + eol):content_end]):
+    head, _, body = part.partition(eol + eol)
+    headers = email.parser.BytesHeaderParser().parsebytes(head + b"\r\n\r\n")
+    if headers.get("Content-Transfer-Encoding", "").lower() == "base64":
+      body = base64.b64decode(body)
+    parts.append((headers, body))
+  (_, meta), (content_headers, content) = parts
+  return {"meta": json.loads(meta), "content": content,
+          "content-type": content_headers.get_content_type()}
+
+
 _write_index = storage.Storage._write_config_to_file
 storage.Storage._write_config_to_file = _write_index_atomically
+server._read_data = _read_data_exactly          # Request.data looks it up here
 objects.download = _download_with_generation  # objects.get (alt=media) looks it up here
 objects.insert = _insert_unless_present       # the server's fallback route looks it up here
 for _, methods in server.HANDLERS:            # the routes keep their own reference
