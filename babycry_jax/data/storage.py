@@ -59,12 +59,6 @@ def _fs(url: str):
   return fsspec.core.url_to_fs(url)
 
 
-def upload(local_path: str, url: str) -> None:
-  """Copies a local file to a bucket URL (the object appears only when complete)."""
-  fs, path = _fs(url)
-  fs.put_file(local_path, path)
-
-
 def remove(url: str) -> None:
   """Deletes a bucket object, or every object under a prefix (nothing if there is none)."""
   fs, path = _fs(url)
