@@ -143,11 +143,6 @@ class TFRecordSource:
   def __len__(self) -> int:
     return self._starts[-1]
 
-  def locate(self, position: int) -> tuple[str, int]:
-    """(shard path, record number within the shard) of a global position."""
-    shard = bisect.bisect_right(self._starts, position) - 1
-    return self._paths[shard], position - self._starts[shard]
-
   def _mapped(self, shard: int) -> memoryview:
     if shard not in self._maps:
       with open(self._paths[shard], "rb") as f:

@@ -34,8 +34,6 @@ PATCH_HOP_S = PATCH_HOP_FRAMES * STFT_HOP / SAMPLE_RATE
 # The samples one patch spans, and the samples between patch starts.
 PATCH_SAMPLES = (PATCH_FRAMES - 1) * STFT_HOP + STFT_WINDOW
 PATCH_HOP_SAMPLES = PATCH_HOP_FRAMES * STFT_HOP
-# log(0 + LOG_OFFSET): what silence (or a band above the audio's band limit) reads as.
-SILENCE = float(np.log(LOG_OFFSET))
 
 
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
